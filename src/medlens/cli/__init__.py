@@ -1,0 +1,32 @@
+"""The ``medlens`` command line: a thin layer over the Python API.
+
+Each command lives in its own module and imports heavy libraries inside its body,
+so that ``medlens --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from medlens.cli._common import version_callback
+
+app = typer.Typer(
+    name="medlens",
+    help="Deep learning on medical images: read, prepare, train, evaluate, explain, export, serve.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """medlens command line."""
+
+
+# --- command registration: one line per command module --------------------------------
+# (keep in pipeline order: io, data, train, evaluate, explain, export, serve, privacy)
