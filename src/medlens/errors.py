@@ -15,6 +15,7 @@ Every error that medlens raises on purpose is a :class:`MedlensError`, so a call
     ├── DatasetError               a dataset that cannot be built or split
     ├── ModelError                 unknown model, bad weights or checkpoint
     │   └── WeightsError               weights missing, unsafe or not matching
+    ├── EvaluationError            labels or predictions that cannot be evaluated
     ├── ExportError                an export that failed its verification
     ├── DeidentificationError      a DICOM file that could not be de-identified
     └── ServiceError               a service that cannot start safely
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "DeidentificationError",
+    "EvaluationError",
     "ExportError",
     "ImageTooLargeError",
     "InconsistentSeriesError",
@@ -89,6 +91,10 @@ class ModelError(MedlensError):
 
 class WeightsError(ModelError):
     """Weights that are missing, not loadable safely, or do not fit the model."""
+
+
+class EvaluationError(MedlensError, ValueError):
+    """Labels or predicted probabilities that cannot be evaluated (shape, range, classes)."""
 
 
 class ExportError(MedlensError):
