@@ -1,0 +1,198 @@
+"""Typed, validated training configuration.
+
+A YAML file is data only: :func:`load_config` parses it and validates it once into a
+:class:`TrainConfig`; unknown keys, wrong types and impossible combinations raise
+:class:`~medlens.errors.ConfigError` with the offending key and file.
+
+Example::
+
+    data: {source: data/chest_xray, val_fraction: 0.15}
+    task: binary
+    model: {name: simple_cnn, image_size: 64}
+    epochs: 20
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medlens.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "FreezeConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "ScheduleConfig",
+    "ThresholdConfig",
+    "TrainConfig",
+    "dump_config",
+    "load_config",
+    "parse_config",
+]
+
+Task = Literal["binary", "multiclass", "multilabel"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """Where the images come from and how they are split.
+
+    Give either ``manifest`` (a CSV written by ``medlens data``) or ``source``: a folder with
+    one sub-folder per class (``train/`` and ``test/`` levels are honoured), or a MedMNIST
+    ``.npz`` file with its official splits.
+    """
+
+    manifest: Path | None = None
+    source: Path | None = None
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    group_by_patient: bool = True
+    train_split: str = "train"
+    val_split: str = "val"
+    cache: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.manifest is None) == (self.source is None):
+            raise ValueError("give exactly one of data.manifest or data.source")
+        return self
+
+
+class FreezeConfig(_Strict):
+    """Freeze the backbone, then unfreeze it from ``unfreeze_epoch`` on (staged fine-tuning)."""
+
+    backbone: bool = False
+    unfreeze_epoch: int | None = Field(None, ge=0)
+
+
+class ModelConfig(_Strict):
+    name: str = "simple_cnn"
+    pretrained: bool | Literal["imagenet"] | Path = False
+    in_chans: int = Field(1, ge=1)
+    image_size: int = Field(28, ge=8)
+    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    freeze: FreezeConfig = FreezeConfig()
+
+
+class LossConfig(_Strict):
+    """``auto`` is cross-entropy for multiclass and binary cross-entropy otherwise."""
+
+    name: Literal["auto", "ce", "bce", "focal"] = "auto"
+    class_weights: Literal["balanced"] | list[float] | None = None
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
+    focal_gamma: float = Field(2.0, ge=0.0)
+
+
+class OptimizerConfig(_Strict):
+    name: Literal["sgd", "adam", "adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    l1: float = Field(0.0, ge=0.0)
+
+
+class ScheduleConfig(_Strict):
+    name: Literal["cosine", "step", "plateau", "constant"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    min_lr_ratio: float = Field(0.01, ge=0.0, le=1.0)
+    step_epochs: int = Field(10, ge=1)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+    plateau_patience: int = Field(2, ge=0)
+
+
+class ThresholdConfig(_Strict):
+    """How the binary decision threshold is chosen on the validation split."""
+
+    method: Literal["youden", "sensitivity", "fixed"] = "youden"
+    target_sensitivity: float = Field(0.95, gt=0.0, le=1.0)
+    value: float = Field(0.5, gt=0.0, lt=1.0)
+
+
+class TrainConfig(_Strict):
+    """Everything one training run needs; stored as ``config.yaml`` in the run directory."""
+
+    data: DataConfig
+    task: Task = "binary"
+    model: ModelConfig = ModelConfig()
+    preprocessing: dict[str, Any] = Field(default_factory=dict)
+    augmentation: dict[str, Any] = Field(default_factory=dict)
+    loss: LossConfig = LossConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    threshold: ThresholdConfig = ThresholdConfig()
+    temperature_scaling: bool = True
+    seed: int = 0
+    deterministic: bool = True
+    channels_last: bool = True
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    num_workers: int = Field(0, ge=0)
+    output_dir: Path = Path("runs/run")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> TrainConfig:
+        if self.loss.name == "ce" and self.task != "multiclass":
+            raise ValueError(f"loss 'ce' needs task multiclass; use 'bce' for {self.task}")
+        if self.loss.name == "bce" and self.task == "multiclass":
+            raise ValueError("loss 'bce' needs task binary or multilabel; use 'ce' for multiclass")
+        if self.model.freeze.unfreeze_epoch is not None and not self.model.freeze.backbone:
+            raise ValueError("model.freeze.unfreeze_epoch needs model.freeze.backbone: true")
+        return self
+
+
+def parse_config(data: dict[str, Any], *, source: str = "config") -> TrainConfig:
+    """Validate a plain dict into a :class:`TrainConfig` (``ConfigError`` on any problem)."""
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a YAML config; ``overrides`` are dotted keys (``model.name="resnet18"``)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    for dotted, value in overrides.items():
+        set_dotted(data, dotted, value)
+    return parse_config(data, source=str(path))
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``dotted="a.b"``, creating mappings on the way."""
+    *parents, last = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted}: {key} is not a mapping")
+    node[last] = value
+
+
+def dump_config(config: TrainConfig) -> str:
+    """The config as YAML (paths as strings), ready to be read back by :func:`load_config`."""
+    import yaml
+
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

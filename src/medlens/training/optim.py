@@ -1,0 +1,107 @@
+"""Optimisers, learning-rate schedules with linear warm-up, L1 penalty, backbone freezing."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from medlens.config import OptimizerConfig, ScheduleConfig
+
+__all__ = ["LRSchedule", "build_optimizer", "l1_penalty", "set_backbone_trainable"]
+
+
+def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
+    """SGD (Nesterov momentum), Adam or AdamW; no weight decay on biases and norm layers."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.name == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    if config.name == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def l1_penalty(model: nn.Module, coefficient: float) -> torch.Tensor | float:
+    """``coefficient * sum(|w|)`` over weight matrices and kernels (0.0 when disabled)."""
+    if coefficient == 0.0:
+        return 0.0
+    return coefficient * sum(p.abs().sum() for p in model.parameters() if p.ndim > 1)
+
+
+def set_backbone_trainable(model: nn.Module, trainable: bool) -> None:
+    """Freeze or unfreeze everything except the classifier (``get_classifier()``)."""
+    head = {id(p) for p in model.get_classifier().parameters()}
+    for param in model.parameters():
+        if id(param) not in head:
+            param.requires_grad_(trainable)
+
+
+class LRSchedule:
+    """Per-step warm-up plus cosine/step/constant decay, or plateau decay per epoch.
+
+    Call :meth:`after_batch` after every optimiser step and :meth:`after_epoch` with the
+    validation metric (higher is better) at the end of every epoch.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        config: ScheduleConfig,
+        *,
+        epochs: int,
+        steps_per_epoch: int,
+    ) -> None:
+        self.config = config
+        self.warmup_steps = round(config.warmup_epochs * steps_per_epoch)
+        self.total_steps = max(1, epochs * steps_per_epoch)
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.step_count = 0
+        self.lambda_lr = torch.optim.lr_scheduler.LambdaLR(optimizer, self._factor)
+        self.plateau = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max", factor=config.gamma, patience=config.plateau_patience
+            )
+            if config.name == "plateau"
+            else None
+        )
+
+    def _factor(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / (self.warmup_steps + 1)
+        if self.config.name == "cosine":
+            progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+            floor = self.config.min_lr_ratio
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        if self.config.name == "step":
+            return self.config.gamma ** (step // (self.config.step_epochs * self.steps_per_epoch))
+        return 1.0
+
+    def after_batch(self) -> None:
+        self.step_count += 1
+        if self.plateau is None or self.step_count <= self.warmup_steps:
+            self.lambda_lr.step()
+
+    def after_epoch(self, metric: float) -> None:
+        if self.plateau is not None and self.step_count >= self.warmup_steps:
+            self.plateau.step(metric)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step_count": self.step_count,
+            "lambda_lr": self.lambda_lr.state_dict(),
+            "plateau": None if self.plateau is None else self.plateau.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_count = state["step_count"]
+        self.lambda_lr.load_state_dict(state["lambda_lr"])
+        if self.plateau is not None and state["plateau"] is not None:
+            self.plateau.load_state_dict(state["plateau"])
