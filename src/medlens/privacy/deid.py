@@ -1,0 +1,379 @@
+"""De-identify DICOM files and folder trees: the :class:`Deidentifier` and its report.
+
+A file goes through: read (never forced) -> burned-in text check (quarantine or redact) ->
+patient pseudonyms and date offset -> the profile at every depth -> new file meta and
+de-identification attributes -> atomic write -> a check that no original name, identifier,
+UID or date remains anywhere in the written bytes. A file that fails is reported and never
+stops a run; a run never writes into its input, and never writes the key into its output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+
+from medlens.errors import ConfigError, DeidentificationError
+from medlens.privacy.keys import KeyedMapper, load_or_create_key, random_key
+from medlens.privacy.pixels import Region, burned_in_risk, redact_regions
+from medlens.privacy.profile import DatePolicy, ProfileContext, apply_profile, remember
+from medlens.privacy.table import EDITION
+
+__all__ = [
+    "DeidOptions",
+    "Deidentifier",
+    "FileResult",
+    "Status",
+    "deidentify_file",
+    "deidentify_tree",
+    "write_report",
+]
+
+Status = Literal["done", "redacted", "quarantined", "skipped", "failed"]
+Progress = Callable[[int, int, "FileResult"], None]
+
+REPORT_NAME = "deid_report.csv"
+QUARANTINE_DIR = "quarantine"
+_DICOMDIR = "1.2.840.10008.1.3.10"
+_DOCUMENTS = "1.2.840.10008.5.1.4.1.1.104."  # encapsulated PDF, CDA, STL, OBJ, MTL
+_CODES = {
+    "113100": "Basic Application Confidentiality Profile",
+    "113101": "Clean Pixel Data Option",
+    "113107": "Retain Longitudinal Temporal Information Modified Dates Option",
+    "113111": "Retain Safe Private Option",
+}
+
+
+@dataclass(frozen=True)
+class DeidOptions:
+    """How to de-identify.
+
+    Attributes:
+        dates: "remove" (Basic Profile) or "shift" by a per-patient keyed offset.
+        keep_private_safe: keep the documented safe-private allow-list.
+        uid_root: root of the replacement UIDs (``2.25`` needs no registration).
+        redact: regions blanked in images at risk of burned-in text; empty = quarantine them.
+        check_leaks: re-read each written file and fail it if an original value survived.
+    """
+
+    dates: DatePolicy = "remove"
+    keep_private_safe: bool = False
+    uid_root: str = "2.25"
+    redact: tuple[Region, ...] = ()
+    check_leaks: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dates not in ("remove", "shift"):
+            raise ConfigError(f"dates must be 'remove' or 'shift', not {self.dates!r}")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One line of the report: paths (relative), status and a reason free of patient data."""
+
+    input: str
+    output: str
+    status: Status
+    reason: str = ""
+
+
+@dataclass
+class _Outcome:
+    status: Status = "done"
+    reason: str = ""
+    removed: set[str] = field(default_factory=set)
+
+
+class Deidentifier:
+    """Holds the secret key and the options; de-identifies datasets, files and trees."""
+
+    def __init__(self, key: bytes | None = None, options: DeidOptions | None = None) -> None:
+        self.options = options or DeidOptions()
+        self.ephemeral_key = key is None
+        self.mapper = KeyedMapper(
+            key if key is not None else random_key(), uid_root=self.options.uid_root
+        )
+
+    @classmethod
+    def from_key_file(
+        cls,
+        key_file: str | os.PathLike[str],
+        options: DeidOptions | None = None,
+        *,
+        out: Path | None = None,
+    ) -> Deidentifier:
+        """Use the key in ``key_file`` (created if absent; never inside ``out``)."""
+        return cls(load_or_create_key(key_file, forbidden_dir=out), options)
+
+    # --- datasets -------------------------------------------------------------------------
+
+    def deidentify_dataset(self, ds: Dataset) -> set[str]:
+        """De-identify ``ds`` and its file meta in place; return the sensitive values removed."""
+        opts = self.options
+        patient = (
+            str(ds.get("PatientID", "") or "").strip()
+            or str(ds.get("PatientName", "") or "").strip()
+        )
+        offset = self.mapper.date_offset(patient) if opts.dates == "shift" else 0
+        ctx = ProfileContext(self.mapper, opts.dates, opts.keep_private_safe, offset)
+        remember(ctx, "PN", [str(ds.get("PatientName", "") or ""), patient])
+        pseudonym = self.mapper.pseudonym(patient)
+        ds.PatientID, ds.PatientName = pseudonym, f"ANON^{pseudonym}"
+        apply_profile(ds, ctx)
+        self._set_file_meta(ds, ctx)
+        self._mark(ds)
+        return ctx.removed
+
+    def _set_file_meta(self, ds: Dataset, ctx: ProfileContext) -> None:
+        old = getattr(ds, "file_meta", None) or FileMetaDataset()
+        if "TransferSyntaxUID" not in old:
+            raise DeidentificationError("the file meta has no Transfer Syntax UID")
+        remember(ctx, "UI", [str(old.get("MediaStorageSOPInstanceUID", ""))])
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID") or old.get("MediaStorageSOPClassUID")
+        instance = ds.get("SOPInstanceUID") or self.mapper.uid(
+            str(old.get("MediaStorageSOPInstanceUID", ""))
+        )
+        meta.MediaStorageSOPInstanceUID = instance
+        meta.TransferSyntaxUID = old.TransferSyntaxUID
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        meta.ImplementationVersionName = "MEDLENS"
+        ds.file_meta = meta
+        ds.preamble = b"\0" * 128
+
+    def _mark(self, ds: Dataset) -> None:
+        """Add PatientIdentityRemoved, the method text and codes (appended, never duplicated)."""
+        opts = self.options
+        names = [f"medlens {EDITION} Basic Application Confidentiality Profile"]
+        codes = ["113100"]
+        if opts.dates == "shift":
+            names.append("Retain Longitudinal Temporal Information Modified Dates")
+            codes.append("113107")
+        if opts.keep_private_safe:
+            names.append("Retain Safe Private")
+            codes.append("113111")
+        ds.PatientIdentityRemoved = "YES"
+        ds.LongitudinalTemporalInformationModified = (
+            "MODIFIED" if opts.dates == "shift" else "REMOVED"
+        )
+        old = ds.get("DeidentificationMethod") or []
+        old_names = [old] if isinstance(old, str) else [str(v) for v in old]
+        ds.DeidentificationMethod = list(dict.fromkeys([*old_names, *names]))
+        items = list(ds.get("DeidentificationMethodCodeSequence") or [])
+        present = {str(item.get("CodeValue", "")) for item in items}
+        for code in codes:
+            if code not in present:
+                items.append(_code_item(code))
+        ds.DeidentificationMethodCodeSequence = Sequence(items)
+
+    # --- files ----------------------------------------------------------------------------
+
+    def deidentify_file(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        quarantine: str | os.PathLike[str] | None = None,
+    ) -> FileResult:
+        """De-identify one file into ``dst`` (at-risk images into ``quarantine``)."""
+        dst = Path(dst)
+        qdst = Path(quarantine) if quarantine else dst.parent / QUARANTINE_DIR / dst.name
+        return self._one(
+            Path(src),
+            lambda _ds, status: qdst if status == "quarantined" else dst,
+            src_label=Path(src).name,
+            root=dst.parent,
+        )
+
+    def _one(
+        self, src: Path, place: Callable[[Dataset, Status], Path], *, src_label: str, root: Path
+    ) -> FileResult:
+        try:
+            ds = pydicom.dcmread(src)
+        except InvalidDicomError:
+            return FileResult(src_label, "", "skipped", "not a DICOM Part 10 file")
+        except Exception as exc:  # unreadable file: report, never stop the run
+            return FileResult(src_label, "", "failed", f"unreadable DICOM ({type(exc).__name__})")
+        dst: Path | None = None
+        try:
+            outcome = self._process(ds)
+            if outcome.status == "skipped":
+                return FileResult(src_label, "", "skipped", outcome.reason)
+            dst = place(ds, outcome.status)
+            _write_atomic(ds, dst)
+            if self.options.check_leaks and (leaks := _count_leaks(dst, outcome.removed, ds)):
+                raise DeidentificationError(
+                    f"{leaks} original value(s) still present after de-identification"
+                )
+        except Exception as exc:
+            if dst is not None:
+                dst.unlink(missing_ok=True)
+            reason = (
+                str(exc)
+                if isinstance(exc, DeidentificationError)
+                else f"internal error ({type(exc).__name__})"
+            )
+            return FileResult(src_label, "", "failed", reason)
+        return FileResult(
+            src_label, dst.relative_to(root).as_posix(), outcome.status, outcome.reason
+        )
+
+    def _process(self, ds: Dataset) -> _Outcome:
+        sop_class = str(
+            ds.get("SOPClassUID", "")
+            or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", "")
+        )
+        if sop_class == _DICOMDIR:
+            return _Outcome("skipped", "DICOMDIR: rebuild it from the de-identified files")
+        if sop_class.startswith(_DOCUMENTS):
+            raise DeidentificationError("encapsulated documents cannot be de-identified")
+        outcome = _Outcome()
+        risk = burned_in_risk(ds)
+        if risk and self.options.redact:
+            redact_regions(ds, self.options.redact)
+            ds.BurnedInAnnotation = "NO"
+            outcome = _Outcome("redacted", f"{risk}; regions redacted")
+        elif risk:
+            outcome = _Outcome("quarantined", risk)
+        outcome.removed = self.deidentify_dataset(ds)
+        if outcome.status == "redacted":
+            items = list(ds.DeidentificationMethodCodeSequence)
+            if "113101" not in {str(i.get("CodeValue", "")) for i in items}:
+                ds.DeidentificationMethodCodeSequence = Sequence([*items, _code_item("113101")])
+        return outcome
+
+    # --- trees ----------------------------------------------------------------------------
+
+    def deidentify_tree(
+        self,
+        src: str | os.PathLike[str],
+        out: str | os.PathLike[str],
+        *,
+        rename: bool = False,
+        report: str | os.PathLike[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[FileResult]:
+        """De-identify a file or every file under a folder into ``out``; write the report.
+
+        Outputs mirror the input layout, or with ``rename`` are named from de-identified
+        UIDs (``<patient>/<study>/<series>/<instance>.dcm``): use it when file or folder
+        names may carry identifiers. At-risk images go under ``out/quarantine``.
+        """
+        src, out = Path(src), Path(out)
+        _check_paths(src, out)
+        files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+        base = src.parent if src.is_file() else src
+        results: list[FileResult] = []
+        for number, path in enumerate(files, 1):
+            rel = path.relative_to(base)
+            result = self._one(
+                path,
+                lambda ds, status, rel=rel: _place(out, rel, ds, status, rename),
+                src_label=rel.as_posix(),
+                root=out,
+            )
+            results.append(result)
+            if progress is not None:
+                progress(number, len(files), result)
+        write_report(results, Path(report) if report else out / REPORT_NAME)
+        return results
+
+
+def _code_item(code: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "DCM", _CODES[code]
+    return item
+
+
+def _place(out: Path, rel: Path, ds: Dataset, status: Status, rename: bool) -> Path:
+    root = out / QUARANTINE_DIR if status == "quarantined" else out
+    if not rename:
+        return root / rel
+    parts = [
+        str(ds.get(k, "") or "unknown")
+        for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+    ]
+    return root.joinpath(*parts[:3], parts[3] + ".dcm")
+
+
+def _check_paths(src: Path, out: Path) -> None:
+    if not src.exists():
+        raise ConfigError(f"input {src} does not exist")
+    s, o = src.resolve(), out.resolve()
+    if s == o or o.is_relative_to(s) or (src.is_dir() and s.is_relative_to(o)):
+        raise ConfigError(f"output {out} and input {src} must not contain one another")
+
+
+def _write_atomic(ds: Dataset, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".deid-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            ds.save_as(fh, enforce_file_format=True)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _count_leaks(path: Path, removed: Iterable[str], ds: Dataset) -> int:
+    """How many removed values still occur in the file, outside the pixel data."""
+    data = path.read_bytes()
+    pixels = ds.get("PixelData") or b""
+    count = 0
+    for text in removed:
+        needle = text.encode("utf-8", "replace")
+        if needle in data and data.count(needle) > pixels.count(needle):
+            count += 1
+    return count
+
+
+def write_report(results: Iterable[FileResult], path: Path) -> None:
+    """Write ``deid_report.csv`` (input, output, status, reason) atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["input", "output", "status", "reason"])
+    writer.writerows([r.input, r.output, r.status, r.reason] for r in results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(buffer.getvalue())
+    os.replace(tmp, path)
+
+
+def deidentify_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    key: bytes | None = None,
+    options: DeidOptions | None = None,
+    quarantine: str | os.PathLike[str] | None = None,
+) -> FileResult:
+    """De-identify one file (a random key if none is given: UIDs then match no other run)."""
+    return Deidentifier(key, options).deidentify_file(src, dst, quarantine=quarantine)
+
+
+def deidentify_tree(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    key: bytes | None = None,
+    options: DeidOptions | None = None,
+    rename: bool = False,
+    report: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> list[FileResult]:
+    """De-identify a file or folder tree into ``out`` and write ``deid_report.csv``."""
+    deid = Deidentifier(key, options)
+    return deid.deidentify_tree(src, out, rename=rename, report=report, progress=progress)
