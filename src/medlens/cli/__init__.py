@@ -30,3 +30,8 @@ def main(
 
 # --- command registration: one line per command module --------------------------------
 # (keep in pipeline order: io, data, train, evaluate, explain, export, serve, privacy)
+from medlens.cli import convert as _convert  # noqa: E402
+from medlens.cli import info as _info  # noqa: E402
+
+app.command("info")(_info.info)
+app.command("convert")(_convert.convert)
