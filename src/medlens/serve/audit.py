@@ -1,0 +1,178 @@
+"""The audit log: one row per prediction request, rejections included, never PHI.
+
+Stored through SQLAlchemy 2: SQLite by default (WAL journal, ``synchronous=FULL``, so a
+row that was committed survives a crash) or any database given by URL (PostgreSQL).
+A row holds what is needed to trace a result back to a model and an input, and nothing
+that identifies a patient: the input is known only by its SHA-256.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    String,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from medlens.errors import ConfigError, ServiceError
+
+__all__ = ["AuditRecord", "AuditStore", "format_records"]
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _AuditRow(_Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    request_id: Mapped[str] = mapped_column(String(36), index=True)
+    item: Mapped[int | None] = mapped_column(Integer)
+    route: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(32))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    input_sha256: Mapped[str | None] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(128))
+    probability: Mapped[float | None] = mapped_column(Float)
+    engine: Mapped[str | None] = mapped_column(String(32))
+    latency_ms: Mapped[float] = mapped_column(Float)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit row. ``item`` is the file's index within a batch (None for single files)."""
+
+    time: datetime
+    request_id: str
+    route: str
+    status_code: int
+    latency_ms: float
+    item: int | None = None
+    reason: str | None = None
+    model_version: str | None = None
+    input_sha256: str | None = None
+    label: str | None = None
+    probability: float | None = None
+    engine: str | None = None
+
+
+COLUMNS = [f.name for f in fields(AuditRecord)]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class AuditStore:
+    """Append and read audit records in one database."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self._label = _safe_url(url)
+        try:
+            self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ServiceError(f"cannot open the audit database {self._label}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        if create:
+            self._run(lambda: _Base.metadata.create_all(self.engine))
+
+    def _run(self, action: Any) -> Any:
+        try:
+            return action()
+        except SQLAlchemyError as exc:
+            detail = exc.args[0] if exc.args else ""
+            raise ServiceError(
+                f"audit database {self._label}: {type(exc).__name__}: {detail}"
+            ) from exc
+
+    def write(self, records: Sequence[AuditRecord]) -> None:
+        """Append ``records`` in one committed transaction."""
+        if not records:
+            return
+        rows = [asdict(r) for r in records]
+
+        def _insert() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(insert(_AuditRow), rows)
+
+        self._run(_insert)
+
+    def read(self, since: datetime | None = None, limit: int | None = None) -> list[AuditRecord]:
+        """Records in time order, optionally only those at or after ``since``."""
+        query = select(*(getattr(_AuditRow, c) for c in COLUMNS)).order_by(_AuditRow.id)
+        if since is not None:
+            query = query.where(_AuditRow.time >= since)
+        if limit is not None:
+            query = query.limit(limit)
+
+        def _select() -> list[AuditRecord]:
+            with self.engine.connect() as conn:
+                return [AuditRecord(**_normalise(row._asdict())) for row in conn.execute(query)]
+
+        return self._run(_select)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _normalise(row: dict[str, Any]) -> dict[str, Any]:
+    """SQLite returns naive datetimes; audit times are always UTC."""
+    t = row["time"]
+    if isinstance(t, datetime) and t.tzinfo is None:
+        row["time"] = t.replace(tzinfo=timezone.utc)
+    return row
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "<unparsable URL>"
+
+
+def _as_row(record: AuditRecord) -> dict[str, Any]:
+    row = asdict(record)
+    row["time"] = record.time.isoformat()
+    return row
+
+
+def format_records(records: Iterable[AuditRecord], fmt: str) -> Iterator[str]:
+    """Render records as ``csv`` or ``jsonl`` text, chunk by chunk."""
+    if fmt == "jsonl":
+        for r in records:
+            yield json.dumps(_as_row(r), sort_keys=False) + "\n"
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for r in records:
+            writer.writerow(_as_row(r))
+        yield buffer.getvalue()
+    else:
+        raise ConfigError(f"unknown audit format {fmt!r} (csv or jsonl)")

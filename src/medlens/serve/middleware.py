@@ -1,0 +1,257 @@
+"""ASGI middleware: observability (request id, metrics, audit) and the guard in front of
+uploads (token, readiness, admission, body size), both acting before any body is read."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from medlens.errors import MedlensError
+from medlens.serve.audit import AuditRecord
+from medlens.serve.gate import Saturated
+
+if TYPE_CHECKING:
+    from medlens.serve.app import ServiceState
+
+__all__ = ["ApiError", "GuardMiddleware", "ObservabilityMiddleware", "route_of"]
+
+log = logging.getLogger("medlens.serve")
+
+PREDICT_ROUTES = frozenset({"/v1/predict", "/v1/predict/batch", "/v1/preview"})
+KNOWN_ROUTES = PREDICT_ROUTES | {
+    "/v1/model",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/",
+    "/docs",
+    "/openapi.json",
+}
+REASON_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    500: "internal_error",
+    503: "unavailable",
+    504: "timeout",
+}
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class ApiError(HTTPException):
+    """An error answer with a reason code; raised by routes and by the body limit."""
+
+    def __init__(
+        self, status_code: int, reason: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.reason = reason
+
+
+def route_of(path: str) -> str:
+    """The route label of a path: a known template, ``/static`` or ``other`` (bounded set)."""
+    if path in KNOWN_ROUTES:
+        return path
+    return "/static" if path.startswith("/static/") else "other"
+
+
+def error_content(reason: str, detail: str, request_id: str | None) -> dict[str, Any]:
+    return {"error": reason, "detail": detail, "request_id": request_id}
+
+
+def error_body(reason: str, detail: str, request_id: str | None) -> bytes:
+    return json.dumps(error_content(reason, detail, request_id)).encode()
+
+
+async def send_error(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ObservabilityMiddleware:
+    """Give each request an id, count and time it, add security headers, and write the
+    audit rows of prediction requests *before* the response starts (a client that got an
+    answer can rely on its row being committed)."""
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = route_of(scope["path"])
+        request_id = uuid.uuid4().hex
+        info: dict[str, Any] = scope.setdefault("state", {})
+        info["request_id"] = request_id
+        started_at, start = datetime.now(timezone.utc), time.perf_counter()
+        metrics = self.state.metrics
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = int(message["status"])
+                latency = time.perf_counter() - start
+                await self._record(route, status, latency, started_at, info)
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers += SECURITY_HEADERS
+                if not scope["path"].startswith("/docs"):
+                    headers.append((b"content-security-policy", CSP.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if not response_started:
+                latency = time.perf_counter() - start
+                await self._record(route, 500, latency, started_at, info)
+            raise
+        finally:
+            metrics.in_flight.dec()
+
+    async def _record(
+        self, route: str, status: int, latency: float, when: datetime, info: dict[str, Any]
+    ) -> None:
+        metrics = self.state.metrics
+        metrics.requests.labels(route=route, status=str(status)).inc()
+        metrics.request_latency.labels(route=route).observe(latency)
+        reason = info.get("reason") or (REASON_BY_STATUS.get(status) if status >= 400 else None)
+        if reason:
+            metrics.rejected.labels(reason=reason).inc()
+        if route not in PREDICT_ROUTES or info.get("audited"):
+            return
+        info["audited"] = True
+        records = self._records(route, status, latency * 1000.0, when, info, reason)
+        try:
+            await anyio.to_thread.run_sync(self.state.audit.write, records)
+        except MedlensError as exc:  # the answer still goes out; operations see the error
+            metrics.rejected.labels(reason="audit_failed").inc()
+            log.error("audit write failed for request %s: %s", info["request_id"], exc)
+
+    def _records(
+        self,
+        route: str,
+        status: int,
+        latency_ms: float,
+        when: datetime,
+        info: dict[str, Any],
+        reason: str | None,
+    ) -> list[AuditRecord]:
+        common = dict(
+            time=when,
+            request_id=info["request_id"],
+            route=route,
+            status_code=status,
+            latency_ms=round(latency_ms, 3),
+            reason=reason,
+            model_version=self.state.model.version if self.state.model.ready else None,
+        )
+        items = info.get("audit_items") or [{}]
+        if status >= 400:  # a failed request keeps the hashes it saw, no results
+            items = [
+                {k: v for k, v in item.items() if k in ("item", "input_sha256")} for item in items
+            ]
+        return [AuditRecord(**common, **item) for item in items]
+
+
+class GuardMiddleware:
+    """In front of protected routes: bearer token; in front of uploads: readiness, admission
+    and the body size limit (declared Content-Length, then counted while streaming)."""
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        info = scope.setdefault("state", {})
+        protected = path.startswith("/v1/") or path == "/metrics"
+        if protected and not self._authorised(scope):
+            info["reason"] = "unauthorized"
+            detail = "missing or wrong bearer token"
+            body = error_body("unauthorized", detail, info.get("request_id"))
+            await send_error(send, 401, body, {"WWW-Authenticate": "Bearer"})
+            return
+        if path not in PREDICT_ROUTES or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        await self._guard_upload(scope, receive, send, info)
+
+    def _authorised(self, scope: Scope) -> bool:
+        token = self.state.token
+        if token is None:
+            return True
+        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+
+    async def _guard_upload(self, scope: Scope, receive: Receive, send: Send, info: dict) -> None:
+        request_id, settings = info.get("request_id"), self.state.settings
+        retry = {"Retry-After": str(settings.retry_after_s)}
+        if not self.state.model.ready:
+            info["reason"] = "not_ready"
+            body = error_body("not_ready", "the model is not loaded yet", request_id)
+            await send_error(send, 503, body, retry)
+            return
+        limit = settings.max_upload_bytes
+        too_large = f"upload larger than {settings.max_upload_mb:g} MB"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            info["reason"] = "too_large"
+            body = error_body("too_large", too_large, request_id)
+            await send_error(send, 413, body, {"Connection": "close"})
+            return
+        try:
+            self.state.gate.admit()
+        except Saturated:
+            info["reason"] = "saturated"
+            body = error_body("saturated", "the service is busy; retry later", request_id)
+            await send_error(send, 503, body, retry)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                info["reason"] = "too_large"
+                raise ApiError(413, "too_large", too_large)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        finally:
+            self.state.gate.leave()

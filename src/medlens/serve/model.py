@@ -1,0 +1,143 @@
+"""The served model: verified against model.json, then loaded, then ready.
+
+Loading runs in a background thread so that ``/healthz`` answers at once while
+``/readyz`` says 503 until the weights' SHA-256 matched model.json and the predictor loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from medlens.errors import MedlensError, ServiceError
+
+__all__ = ["ModelHandle", "PredictorLike", "expected_sha256", "sha256_file"]
+
+log = logging.getLogger("medlens.serve")
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+class PredictorLike(Protocol):
+    """What the service needs from :class:`medlens.inference.Predictor`."""
+
+    card: dict[str, Any]
+
+    def predict(self, images: list[Any]) -> list[Any]: ...
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_card(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "model.json"
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ServiceError(f"cannot read the model card {path}: {exc}") from exc
+    if not isinstance(card, dict):
+        raise ServiceError(f"{path} is not a JSON object")
+    return card
+
+
+def expected_sha256(card: dict[str, Any]) -> str | None:
+    """The weights' SHA-256 as recorded in model.json."""
+    value = card.get("sha256")
+    return value if isinstance(value, str) else None
+
+
+def verify_weights(run_dir: Path, card: dict[str, Any]) -> str:
+    """Check model.safetensors against model.json; return the hash."""
+    weights = run_dir / WEIGHTS_FILE
+    expected = expected_sha256(card)
+    if expected is None:
+        raise ServiceError(f"{run_dir / 'model.json'} records no sha256 for {WEIGHTS_FILE}")
+    if not weights.is_file():
+        raise ServiceError(f"weights not found: {weights}")
+    actual = sha256_file(weights)
+    if actual != expected.lower():
+        raise ServiceError(f"{weights}: sha256 does not match model.json; refusing to serve it")
+    return actual
+
+
+def _load_predictor(run_dir: Path) -> PredictorLike:
+    from medlens.inference import Predictor
+
+    return Predictor.from_run(run_dir)
+
+
+class ModelHandle:
+    """Verify and load the predictor once; tell whether it is ready."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        loader: Callable[[Path], PredictorLike] = _load_predictor,
+    ) -> None:
+        self.run_dir = run_dir
+        self._loader = loader
+        self._predictor: PredictorLike | None = None
+        self.card: dict[str, Any] = {}
+        self.sha256: str | None = None
+        self.error: str | None = None
+        self._done = threading.Event()
+
+    def load(self) -> None:
+        """Verify, then load. Errors are kept (for /readyz) rather than raised."""
+        try:
+            card = read_card(self.run_dir)
+            self.sha256 = verify_weights(self.run_dir, card)
+            self._predictor = self._loader(self.run_dir)
+            self.card = dict(getattr(self._predictor, "card", None) or card)
+            log.info("model %s version %s ready", self.name, self.version)
+        except MedlensError as exc:
+            self.error = str(exc)
+            log.error("model not loaded: %s", exc)
+        finally:
+            self._done.set()
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.load, name="medlens-model-loader", daemon=True)
+        thread.start()
+        return thread
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for loading to finish; True if the model is ready."""
+        self._done.wait(timeout)
+        return self.ready
+
+    @property
+    def ready(self) -> bool:
+        return self._predictor is not None
+
+    @property
+    def predictor(self) -> PredictorLike:
+        if self._predictor is None:
+            raise ServiceError("the model is not loaded")
+        return self._predictor
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name") or self.run_dir.resolve().name)
+
+    @property
+    def version(self) -> str:
+        """The card's version if it has one, else the first 12 hex digits of the weights' hash."""
+        explicit = self.card.get("version")
+        if isinstance(explicit, str) and explicit:
+            return explicit
+        return (self.sha256 or "unknown")[:12]
+
+    @property
+    def engine(self) -> str:
+        return str(getattr(self._predictor, "engine", None) or "torch")

@@ -1,0 +1,123 @@
+"""The work done for one upload, off the event loop: read, classify, render.
+
+Everything here is synchronous and runs in the inference thread pool under a
+concurrency slot, so a slow decode or model never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medlens.errors import InvalidImageError
+from medlens.io import Image, read_image
+from medlens.serve.model import PredictorLike
+
+__all__ = ["Analysis", "analyse", "render_preview"]
+
+PREVIEW_MAX_SIDE = 768
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What one upload produced."""
+
+    probabilities: dict[str, float]
+    label: str
+    threshold: float | list[float] | None
+    engine: str
+    modality: str
+    shape: tuple[int, ...]
+    preview_png: bytes | None = None
+    heatmap_png: bytes | None = None
+
+
+def analyse(
+    predictor: PredictorLike,
+    path: Path,
+    *,
+    heatmap: bool = False,
+    preview: bool = False,
+    window: str = "auto",
+) -> Analysis:
+    """Classify the image in ``path``; optionally render its preview and Grad-CAM heatmap."""
+    image = read_image(path)
+    pred = predictor.predict([image])[0]
+    probabilities = {str(k): float(v) for k, v in dict(pred.probabilities).items()}
+    preview_png, size = render_preview(image, window) if (preview or heatmap) else (None, None)
+    heatmap_png = render_heatmap(predictor, image, pred, size) if heatmap and size else None
+    return Analysis(
+        probabilities=probabilities,
+        label=str(pred.label),
+        threshold=pred.threshold,
+        engine=str(pred.engine),
+        modality=image.modality,
+        shape=tuple(int(s) for s in image.array.shape),
+        preview_png=preview_png if preview else None,
+        heatmap_png=heatmap_png,
+    )
+
+
+def preview_image(path: Path, window: str) -> bytes:
+    """Only the windowed preview PNG of the image in ``path``."""
+    return render_preview(read_image(path), window)[0]
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _display(image: Image, window: str) -> np.ndarray:
+    """The middle plane as display values 0..255 (8-bit grey shown as stored under 'auto')."""
+    array = np.asarray(image.array)
+    if image.ndim == 3:
+        array = array[array.shape[0] // 2]
+        image = image.with_array(array, spacing=image.spacing[1:])
+    if array.dtype == np.uint8 and window.strip().lower() == "auto":
+        return array
+    from medlens.transforms.intensity import display_array
+
+    return (display_array(image, window) * 255.0 + 0.5).astype(np.uint8)
+
+
+def render_preview(image: Image, window: str = "auto") -> tuple[bytes, tuple[int, int]]:
+    """A PNG of the image (middle slice of a volume), at most 768 px a side; and its size."""
+    from PIL import Image as PILImage
+
+    pixels = _display(image, window)
+    if pixels.ndim == 3 and pixels.shape[-1] not in (3, 4):
+        raise InvalidImageError(f"cannot display an image with {pixels.shape[-1]} channels")
+    pil = PILImage.fromarray(np.ascontiguousarray(pixels))
+    pil.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
+    return _png(pil), (pil.height, pil.width)
+
+
+def render_heatmap(
+    predictor: PredictorLike, image: Image, prediction: Any, size: tuple[int, int]
+) -> bytes:
+    """The Grad-CAM map of the predicted class as a colour PNG of ``size``; alpha = activation."""
+    from matplotlib import colormaps
+    from PIL import Image as PILImage
+
+    from medlens.serve.explain import grad_cam
+
+    cam = np.clip(grad_cam(predictor, image, prediction), 0.0, 1.0).astype(np.float32)
+    bilinear = PILImage.Resampling.BILINEAR
+    resized = np.asarray(PILImage.fromarray(cam).resize((size[1], size[0]), bilinear))
+    rgba = colormaps["turbo"](resized, bytes=True)
+    rgba[..., 3] = (np.clip(resized, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return _png(PILImage.fromarray(rgba))
+
+
+def _png(pil: Any) -> bytes:
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG", optimize=False, compress_level=3)
+    return buffer.getvalue()
+
+
+def b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")

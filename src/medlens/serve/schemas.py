@@ -1,0 +1,114 @@
+"""Request and response schemas of the HTTP API (inputs and outputs kept apart)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BatchItemOut",
+    "BatchOut",
+    "ErrorOut",
+    "HealthOut",
+    "ModelCardOut",
+    "PredictionOut",
+    "PredictParams",
+    "ReadyOut",
+]
+
+WindowName = str
+
+
+class PredictParams(BaseModel):
+    """Query parameters of ``POST /v1/predict`` (input)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    heatmap: bool = Field(False, description="Add the Grad-CAM heatmap of the predicted class.")
+    preview: bool = Field(False, description="Add a windowed PNG preview of the image.")
+    window: WindowName = Field(
+        "auto",
+        max_length=32,
+        pattern=r"^[A-Za-z0-9_.,:\-]+$",
+        description="Display window for the preview: a preset (lung, bone, soft, brain), "
+        "'auto', or 'center,width'.",
+    )
+
+
+class ImageInfo(BaseModel):
+    modality: str = Field(description="DICOM modality code, 'OT' for plain images.")
+    shape: list[int] = Field(description="Array shape as read (rows, cols[, channels]).")
+
+
+class _Result(BaseModel):
+    label: str = Field(description="The predicted class.")
+    probabilities: dict[str, float] = Field(description="Probability of each class.")
+    threshold: float | list[float] | None = Field(
+        description="Decision threshold: binary, of the positive class; multi-label, one per "
+        "label; multiclass, none (argmax)."
+    )
+    input_sha256: str = Field(description="SHA-256 of the uploaded file.")
+    image: ImageInfo
+
+
+class PredictionOut(_Result):
+    """Response of ``POST /v1/predict``."""
+
+    request_id: str
+    model_name: str
+    model_version: str
+    engine: str = Field(description="Inference engine: 'torch' or 'onnxruntime'.")
+    preview_png: str | None = Field(None, description="Base64 PNG preview (on request).")
+    heatmap_png: str | None = Field(
+        None,
+        description="Base64 RGBA PNG of the Grad-CAM map, the preview's size; alpha follows "
+        "the activation, draw it over the preview (on request).",
+    )
+
+
+class BatchItemOut(_Result):
+    index: int = Field(description="Position of the file in the request.")
+
+
+class BatchOut(BaseModel):
+    """Response of ``POST /v1/predict/batch``."""
+
+    request_id: str
+    model_name: str
+    model_version: str
+    engine: str
+    results: list[BatchItemOut]
+
+
+class ModelCardOut(BaseModel):
+    """Response of ``GET /v1/model``: who the model is and what it is for."""
+
+    name: str
+    version: str
+    architecture: str | None = None
+    engine: str
+    weights_sha256: str
+    task: str | None = None
+    classes: list[str] = Field(default_factory=list)
+    threshold: float | list[float] | None = None
+    intended_use: str | None = Field(None, description="From model.json, when it says.")
+    card: dict[str, Any] = Field(description="The full model.json.")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    model_version: str | None = None
+    detail: str | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a short reason code and a message, nothing from the input."""
+
+    error: str
+    detail: str
+    request_id: str | None = None

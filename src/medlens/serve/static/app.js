@@ -1,0 +1,211 @@
+// medlens web page: upload a study, show the prediction, its probabilities and Grad-CAM.
+// Plain JavaScript, no build step, no external resources; images never leave the page
+// except to this service, and the session history keeps no image, only results.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const HISTORY_KEY = "medlens-history";
+let currentFile = null;
+
+function authHeaders() {
+  const token = $("token").value.trim() || sessionStorage.getItem("medlens-token") || "";
+  if ($("token").value.trim()) sessionStorage.setItem("medlens-token", token);
+  return token ? { Authorization: "Bearer " + token } : {};
+}
+
+function setStatus(text, isError = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", isError);
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return body.detail || body.error || response.statusText;
+  } catch (_) {
+    return response.statusText;
+  }
+}
+
+async function loadModel() {
+  const response = await fetch("/v1/model", { headers: authHeaders() });
+  if (!response.ok) {
+    $("model-info").textContent = "Model: not available (" + (await errorText(response)) + ")";
+    return;
+  }
+  const card = await response.json();
+  $("model-info").textContent =
+    "Model: " + card.name + " (" + (card.architecture || "?") + "), version " + card.version +
+    ", engine " + card.engine;
+  $("intended-use").textContent =
+    "Intended use: " + (card.intended_use || "not stated in the model card.");
+}
+
+function upload(path, file) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  return fetch(path, { method: "POST", body: form, headers: authHeaders() });
+}
+
+async function analyse(file) {
+  currentFile = file;
+  setStatus("Analysing…");
+  const windowName = encodeURIComponent($("window").value);
+  const response = await upload(
+    "/v1/predict?heatmap=true&preview=true&window=" + windowName, file);
+  if (!response.ok) {
+    setStatus("Could not analyse this file: " + (await errorText(response)), true);
+    return;
+  }
+  const result = await response.json();
+  showResult(result);
+  remember(result);
+  setStatus("Done.");
+}
+
+function showResult(result) {
+  $("result").hidden = false;
+  $("label").textContent = result.label || "(none)";
+  $("preview").src = "data:image/png;base64," + result.preview_png;
+  if (result.heatmap_png) {
+    $("heatmap").src = "data:image/png;base64," + result.heatmap_png;
+  }
+  updateOverlay();
+  $("request-id").textContent = result.request_id;
+  $("sha").textContent = result.input_sha256;
+  drawBars(result);
+}
+
+function thresholdFor(result, index, name) {
+  const t = result.threshold;
+  if (Array.isArray(t)) return t[index];
+  if (typeof t === "number") {
+    // binary: the threshold applies to the positive (second) class
+    return index === 1 ? t : null;
+  }
+  return null;
+}
+
+function drawBars(result) {
+  const bars = $("bars");
+  bars.replaceChildren();
+  const names = Object.keys(result.probabilities);
+  names.forEach((name, index) => {
+    const p = result.probabilities[name];
+    const li = document.createElement("li");
+    const chosen = result.label === name || (result.label || "").split("|").includes(name);
+    if (chosen) li.classList.add("predicted");
+    const label = document.createElement("div");
+    label.className = "bar-label";
+    const left = document.createElement("span");
+    left.textContent = name + (chosen ? " (predicted)" : "");
+    const right = document.createElement("span");
+    right.textContent = (100 * p).toFixed(1) + "%";
+    label.append(left, right);
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.setAttribute("role", "img");
+    const t = thresholdFor(result, index, name);
+    bar.setAttribute("aria-label", name + " " + (100 * p).toFixed(1) + " percent" +
+      (t == null ? "" : ", threshold " + (100 * t).toFixed(1) + " percent"));
+    const fill = document.createElement("div");
+    fill.className = "bar-fill";
+    fill.style.width = (100 * p).toFixed(1) + "%";
+    bar.append(fill);
+    if (t != null) {
+      const mark = document.createElement("div");
+      mark.className = "bar-threshold";
+      mark.style.left = (100 * t).toFixed(1) + "%";
+      mark.title = "decision threshold " + (100 * t).toFixed(1) + "%";
+      bar.append(mark);
+    }
+    li.append(label, bar);
+    bars.append(li);
+  });
+  const t = result.threshold;
+  $("threshold-note").textContent = t == null
+    ? "Decision: the most probable class."
+    : "Red mark: decision threshold (" + [].concat(t).map((v) => (100 * v).toFixed(1) + "%").join(", ") + ").";
+}
+
+function updateOverlay() {
+  const show = $("show-heatmap").checked && $("heatmap").getAttribute("src");
+  $("heatmap").hidden = !show;
+  const value = Number($("opacity").value);
+  $("heatmap").style.opacity = String(value / 100);
+  $("opacity-value").textContent = value + "%";
+}
+
+async function rewindow() {
+  if (!currentFile) return;
+  setStatus("Applying window…");
+  const response = await upload(
+    "/v1/preview?window=" + encodeURIComponent($("window").value), currentFile);
+  if (!response.ok) {
+    setStatus("Could not apply the window: " + (await errorText(response)), true);
+    return;
+  }
+  const blob = await response.blob();
+  const reader = new FileReader();
+  reader.onload = () => { $("preview").src = reader.result; setStatus("Done."); };
+  reader.readAsDataURL(blob);
+}
+
+function history() {
+  try {
+    return JSON.parse(sessionStorage.getItem(HISTORY_KEY) || "[]");
+  } catch (_) {
+    return [];
+  }
+}
+
+function remember(result) {
+  // results only (no file name, no image): the name of a file can identify a patient
+  const top = result.probabilities[result.label];
+  const entry = {
+    time: new Date().toLocaleTimeString(),
+    label: result.label,
+    probability: top == null ? null : top,
+    sha: result.input_sha256.slice(0, 12),
+    model: result.model_version,
+  };
+  const items = [entry].concat(history()).slice(0, 20);
+  sessionStorage.setItem(HISTORY_KEY, JSON.stringify(items));
+  drawHistory();
+}
+
+function drawHistory() {
+  const list = $("history");
+  list.replaceChildren();
+  for (const item of history()) {
+    const li = document.createElement("li");
+    const p = item.probability == null ? "" : " (" + (100 * item.probability).toFixed(1) + "%)";
+    li.textContent = item.time + ": " + item.label + p + ", input " + item.sha + "…, model " + item.model;
+    list.append(li);
+  }
+}
+
+function setup() {
+  const drop = $("drop");
+  const input = $("file");
+  drop.addEventListener("click", (event) => { if (event.target !== input) input.click(); });
+  drop.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); input.click(); }
+  });
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    if (event.dataTransfer.files.length) analyse(event.dataTransfer.files[0]);
+  });
+  input.addEventListener("change", () => { if (input.files.length) analyse(input.files[0]); });
+  $("window").addEventListener("change", rewindow);
+  $("show-heatmap").addEventListener("change", updateOverlay);
+  $("opacity").addEventListener("input", updateOverlay);
+  $("token").addEventListener("change", loadModel);
+  drawHistory();
+  loadModel();
+}
+
+document.addEventListener("DOMContentLoaded", setup);
