@@ -35,3 +35,8 @@ from medlens.cli import info as _info  # noqa: E402
 
 app.command("info")(_info.info)
 app.command("convert")(_convert.convert)
+from medlens.cli import audit as _audit  # noqa: E402
+from medlens.cli import serve as _serve  # noqa: E402
+
+app.command("serve")(_serve.serve)
+app.command("audit")(_audit.audit)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from medlens.errors import ConfigError, ServiceError
 
-__all__ = ["AuditRecord", "AuditStore", "format_records"]
+__all__ = ["AuditRecord", "AuditStore", "export_records", "format_records"]
 
 
 class _Base(DeclarativeBase):
@@ -160,6 +163,21 @@ def _as_row(record: AuditRecord) -> dict[str, Any]:
     row = asdict(record)
     row["time"] = record.time.isoformat()
     return row
+
+
+def export_records(records: Sequence[AuditRecord], fmt: str, path: str | Path) -> None:
+    """Write records as ``csv`` or ``jsonl`` to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.writelines(format_records(records, fmt))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def format_records(records: Iterable[AuditRecord], fmt: str) -> Iterator[str]:

@@ -1,0 +1,103 @@
+"""``medlens serve``: put a trained run behind the web service (uvicorn)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from medlens.cli._common import console, handle_errors
+
+
+@handle_errors
+def serve(
+    run: Path = typer.Argument(
+        ..., help="Run directory (model.json + model.safetensors).", show_default=False
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind. Any non-loopback address needs a token."
+    ),
+    port: int = typer.Option(8000, "--port", help="TCP port (0: any free port)."),
+    workers: int = typer.Option(
+        1, "--workers", help="Worker processes (each loads the model and has its own limits)."
+    ),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", help="File whose first line is the bearer token clients must send."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="Audit database: a SQLite file or a URL. Default: RUN/audit.sqlite."
+    ),
+    max_upload_mb: float = typer.Option(64.0, "--max-upload-mb", help="Largest request body."),
+    max_concurrency: int = typer.Option(
+        2, "--max-concurrency", help="Inferences running at once (per worker)."
+    ),
+    queue_size: int = typer.Option(
+        8, "--queue-size", help="Requests allowed to wait; beyond that the answer is 503."
+    ),
+    timeout: float = typer.Option(30.0, "--timeout", help="Inference deadline in seconds."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve a trained model: web page at /, API at /v1, docs at /docs, metrics at /metrics.
+
+    The weights are checked against model.json before the service starts. SIGTERM (or
+    Ctrl-C) stops taking requests and finishes those in flight.
+
+    Examples:
+
+        medlens serve runs/pneumonia
+
+        medlens serve runs/pneumonia --host 0.0.0.0 --token-file /run/secrets/medlens-token
+    """
+    import uvicorn
+    from pydantic import ValidationError
+
+    from medlens.errors import ConfigError
+    from medlens.serve import ServeSettings, create_app
+    from medlens.serve.model import read_card, verify_weights
+
+    try:
+        settings = ServeSettings(
+            run_dir=run,
+            host=host,
+            port=port,
+            workers=workers,
+            token_file=token_file,
+            database_url=db,
+            max_upload_mb=max_upload_mb,
+            max_concurrency=max_concurrency,
+            queue_size=queue_size,
+            inference_timeout_s=timeout,
+        )
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        raise ConfigError(f"invalid serve option(s): {fields}") from None
+    settings.check_safe()
+    verify_weights(settings.run_dir, read_card(settings.run_dir))
+    console.print(f"medlens serving {run} on http://{host}:{port} (workers: {workers})")
+    options = dict(
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=int(timeout) + 5,
+        server_header=False,
+    )
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    os.environ.update(settings_environment(settings))
+    uvicorn.run("medlens.serve:create_app_from_env", factory=True, workers=workers, **options)
+
+
+def settings_environment(settings: object) -> dict[str, str]:
+    """``MEDLENS_SERVE_*`` variables that rebuild ``settings`` in each worker process.
+
+    The token itself is never put in the environment, only the path of its file.
+    """
+    values = settings.model_dump(exclude={"api_token"}, exclude_none=True)  # type: ignore[attr-defined]
+    env = {}
+    for name, value in values.items():
+        text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+        env[f"MEDLENS_SERVE_{name.upper()}"] = text
+    return env
