@@ -40,3 +40,6 @@ from medlens.cli import serve as _serve  # noqa: E402
 
 app.command("serve")(_serve.serve)
 app.command("audit")(_audit.audit)
+from medlens.cli import deid as _deid  # noqa: E402
+
+app.command("deid")(_deid.deid)

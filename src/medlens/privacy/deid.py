@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,12 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from medlens.errors import ConfigError, DeidentificationError
 from medlens.privacy.keys import KeyedMapper, load_or_create_key, random_key
@@ -137,8 +143,6 @@ class Deidentifier:
 
     def _set_file_meta(self, ds: Dataset, ctx: ProfileContext) -> None:
         old = getattr(ds, "file_meta", None) or FileMetaDataset()
-        if "TransferSyntaxUID" not in old:
-            raise DeidentificationError("the file meta has no Transfer Syntax UID")
         remember(ctx, "UI", [str(old.get("MediaStorageSOPInstanceUID", ""))])
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = ds.get("SOPClassUID") or old.get("MediaStorageSOPClassUID")
@@ -146,7 +150,9 @@ class Deidentifier:
             str(old.get("MediaStorageSOPInstanceUID", ""))
         )
         meta.MediaStorageSOPInstanceUID = instance
-        meta.TransferSyntaxUID = old.TransferSyntaxUID
+        if not meta.MediaStorageSOPClassUID or not instance:
+            raise DeidentificationError("not a composite instance: no SOP Class or Instance UID")
+        meta.TransferSyntaxUID = old.get("TransferSyntaxUID") or _transfer_syntax(ds)
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = "MEDLENS"
         ds.file_meta = meta
@@ -199,32 +205,27 @@ class Deidentifier:
     def _one(
         self, src: Path, place: Callable[[Dataset, Status], Path], *, src_label: str, root: Path
     ) -> FileResult:
-        try:
-            ds = pydicom.dcmread(src)
-        except InvalidDicomError:
-            return FileResult(src_label, "", "skipped", "not a DICOM Part 10 file")
-        except Exception as exc:  # unreadable file: report, never stop the run
-            return FileResult(src_label, "", "failed", f"unreadable DICOM ({type(exc).__name__})")
+        """Read, de-identify, write and check one file; every failure becomes a report line."""
         dst: Path | None = None
-        try:
-            outcome = self._process(ds)
-            if outcome.status == "skipped":
-                return FileResult(src_label, "", "skipped", outcome.reason)
-            dst = place(ds, outcome.status)
-            _write_atomic(ds, dst)
-            if self.options.check_leaks and (leaks := _count_leaks(dst, outcome.removed, ds)):
-                raise DeidentificationError(
-                    f"{leaks} original value(s) still present after de-identification"
-                )
-        except Exception as exc:
-            if dst is not None:
-                dst.unlink(missing_ok=True)
-            reason = (
-                str(exc)
-                if isinstance(exc, DeidentificationError)
-                else f"internal error ({type(exc).__name__})"
-            )
-            return FileResult(src_label, "", "failed", reason)
+        with warnings.catch_warnings():  # pydicom's warnings may quote header values
+            warnings.simplefilter("ignore")
+            try:
+                ds = pydicom.dcmread(src)
+                outcome = self._process(ds)
+                if outcome.status == "skipped":
+                    return FileResult(src_label, "", "skipped", outcome.reason)
+                dst = place(ds, outcome.status)
+                _write_atomic(ds, dst)
+                if self.options.check_leaks and (leaks := _count_leaks(dst, outcome.removed, ds)):
+                    raise DeidentificationError(
+                        f"{leaks} original value(s) survived de-identification"
+                    )
+            except InvalidDicomError:
+                return FileResult(src_label, "", "skipped", "not a DICOM Part 10 file")
+            except Exception as exc:  # report it, never stop the run, never quote a value
+                if dst is not None:
+                    dst.unlink(missing_ok=True)
+                return FileResult(src_label, "", "failed", _reason(exc))
         return FileResult(
             src_label, dst.relative_to(root).as_posix(), outcome.status, outcome.reason
         )
@@ -288,6 +289,25 @@ class Deidentifier:
                 progress(number, len(files), result)
         write_report(results, Path(report) if report else out / REPORT_NAME)
         return results
+
+
+def _reason(exc: Exception) -> str:
+    """A report reason: our own messages (written without patient data), else the type only."""
+    if isinstance(exc, DeidentificationError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"file system error ({type(exc).__name__})"
+    return f"could not be read or de-identified ({type(exc).__name__})"
+
+
+def _transfer_syntax(ds: Dataset) -> str:
+    """The transfer syntax the dataset was read with, when its file meta does not say."""
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        raise DeidentificationError("the transfer syntax is unknown")
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
 def _code_item(code: str) -> Dataset:
