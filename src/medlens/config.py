@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 Task = Literal["binary", "multiclass", "multilabel"]
+TaskOption = Literal["auto", "binary", "multiclass", "multilabel"]
 
 
 class _Strict(BaseModel):
@@ -120,7 +121,7 @@ class TrainConfig(_Strict):
     """Everything one training run needs; stored as ``config.yaml`` in the run directory."""
 
     data: DataConfig
-    task: Task = "binary"
+    task: TaskOption = "auto"
     model: ModelConfig = ModelConfig()
     preprocessing: dict[str, Any] = Field(default_factory=dict)
     augmentation: dict[str, Any] = Field(default_factory=dict)
@@ -141,7 +142,7 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> TrainConfig:
-        if self.loss.name == "ce" and self.task != "multiclass":
+        if self.loss.name == "ce" and self.task not in ("auto", "multiclass"):
             raise ValueError(f"loss 'ce' needs task multiclass; use 'bce' for {self.task}")
         if self.loss.name == "bce" and self.task == "multiclass":
             raise ValueError("loss 'bce' needs task binary or multilabel; use 'ce' for multiclass")

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from medlens.config import Task
 from medlens.training.distributed import DistContext, all_reduce_mean
-from medlens.training.optim import LRSchedule, l1_penalty, set_backbone_trainable
+from medlens.training.optim import LRSchedule, l1_penalty
 from medlens.training.outputs import prepare_target, probabilities
 from medlens.training.seed import get_rng_state, set_rng_state
 
@@ -123,7 +123,9 @@ class Trainer:
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
         if self.unfreeze_epoch is not None and epoch >= self.unfreeze_epoch:
-            set_backbone_trainable(self.model, True)
+            from medlens.models.finetune import unfreeze
+
+            unfreeze(self.model)
 
     def train_epoch(self) -> float:
         self.ddp_model.train()

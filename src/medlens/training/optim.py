@@ -1,4 +1,4 @@
-"""Optimisers, learning-rate schedules with linear warm-up, L1 penalty, backbone freezing."""
+"""Optimisers, learning-rate schedules with linear warm-up, and the L1 penalty."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import nn
 
 from medlens.config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["LRSchedule", "build_optimizer", "l1_penalty", "set_backbone_trainable"]
+__all__ = ["LRSchedule", "build_optimizer", "l1_penalty"]
 
 
 def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
@@ -34,14 +34,6 @@ def l1_penalty(model: nn.Module, coefficient: float) -> torch.Tensor | float:
     if coefficient == 0.0:
         return 0.0
     return coefficient * sum(p.abs().sum() for p in model.parameters() if p.ndim > 1)
-
-
-def set_backbone_trainable(model: nn.Module, trainable: bool) -> None:
-    """Freeze or unfreeze everything except the classifier (``get_classifier()``)."""
-    head = {id(p) for p in model.get_classifier().parameters()}
-    for param in model.parameters():
-        if id(param) not in head:
-            param.requires_grad_(trainable)
 
 
 class LRSchedule:

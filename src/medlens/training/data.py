@@ -1,0 +1,127 @@
+"""From a manifest split to data loaders: read, preprocess once, cache, augment per epoch.
+
+Deterministic preprocessing (reading, resizing, windowing, normalising) runs once per image
+and its result is kept in memory as float16; only the random augmentation runs every epoch.
+On a CPU this is what keeps the loop close to a bare PyTorch loop over tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from medlens.errors import DatasetError
+from medlens.training.distributed import DistContext
+from medlens.training.seed import seed_worker
+
+if TYPE_CHECKING:
+    from medlens.data.manifest import Manifest, Record
+    from medlens.io import Image
+
+__all__ = ["CachedDataset", "encode_targets", "load_images", "make_loader", "preprocess_split"]
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+class CachedDataset(Dataset):
+    """Preprocessed tensors and targets in memory; ``augment`` runs on each access."""
+
+    def __init__(
+        self, inputs: torch.Tensor, targets: torch.Tensor, augment: Transform | None = None
+    ) -> None:
+        if len(inputs) != len(targets):
+            raise DatasetError(f"{len(inputs)} images but {len(targets)} targets")
+        self.inputs, self.targets, self.augment = inputs, targets, augment
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.inputs[index].float()
+        return (self.augment(x) if self.augment is not None else x), self.targets[index]
+
+
+def encode_targets(records: Sequence[Record], classes: Sequence[str], task: str) -> torch.Tensor:
+    """Class indices (binary, multiclass) or 0/1 rows (multilabel) for the records."""
+    index = {name: i for i, name in enumerate(classes)}
+    if task == "multilabel":
+        out = torch.zeros(len(records), len(classes))
+        for row, record in enumerate(records):
+            out[row, [index[name] for name in record.labels]] = 1.0
+        return out
+    bad = [r.path for r in records if len(r.labels) != 1]
+    if bad:
+        raise DatasetError(f"{task} needs exactly one label per image; e.g. {bad[0]}")
+    return torch.tensor([index[r.labels[0]] for r in records], dtype=torch.long)
+
+
+def load_images(paths: Sequence[str], *, threads: int = 4) -> list[Image]:
+    """Read images; MedMNIST rows (``file.npz#key/index``) are read once per file."""
+    from medlens.data.medmnist import is_npz_item
+    from medlens.io import read_image
+
+    npz_rows = [p for p in paths if is_npz_item(p)]
+    images: dict[str, Image] = _read_npz_rows(npz_rows) if npz_rows else {}
+    others = [p for p in paths if p not in images]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        images.update(zip(others, pool.map(read_image, others), strict=True))
+    return [images[p] for p in paths]
+
+
+def _read_npz_rows(paths: Sequence[str]) -> dict[str, Image]:
+    from medlens.data.medmnist import load_npz_item
+    from medlens.io import Image
+
+    meta = {"format": "npz"}
+    return {
+        p: Image(load_npz_item(p), spacing=(1.0, 1.0), source=Path(p.split("#")[0]), meta=meta)
+        for p in paths
+    }
+
+
+def preprocess_split(
+    manifest: Manifest, preprocess: Callable[[Image], torch.Tensor], task: str, *, chunk: int = 512
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images of a manifest split as one float16 tensor, with their targets."""
+    if len(manifest) == 0:
+        raise DatasetError("a split to train or validate on has no images")
+    records = list(manifest)
+    parts = []
+    for start in range(0, len(records), chunk):
+        images = load_images([r.path for r in records[start : start + chunk]])
+        parts.append(torch.stack([preprocess(image) for image in images]).half())
+    return torch.cat(parts), encode_targets(records, manifest.classes, task)
+
+
+def make_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    train: bool,
+    seed: int,
+    dist: DistContext,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A loader whose order depends only on (seed, epoch): shuffling via a sampler that
+    ``Trainer.prepare_epoch`` advances, so resumed and distributed runs see the same data."""
+    sampler = None
+    if train:
+        sampler = DistributedSampler(
+            dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed
+        )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        drop_last=train and len(dataset) > batch_size,
+        num_workers=num_workers,
+        worker_init_fn=seed_worker if num_workers else None,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=num_workers > 0,
+    )
