@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what we ship
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
 
 from medlens.serve import ServeSettings, create_app  # noqa: E402
 
@@ -97,8 +100,18 @@ def png_bytes(size: int = 224, *, seed: int = 0, mode: str = "L") -> bytes:
 
 
 @pytest.fixture(scope="session")
+def make_png() -> Callable[..., bytes]:
+    return png_bytes
+
+
+@pytest.fixture(scope="session")
 def png() -> bytes:
     return png_bytes()
+
+
+@pytest.fixture(scope="session")
+def token() -> str:
+    return TOKEN
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,8 @@ def metrics(request: Request) -> Response:
 
     state = _state(request)
     state.metrics.ready.set(1.0 if state.model.ready else 0.0)
+    if state.model.ready:
+        state.metrics.set_model(state.model.name, state.model.version, state.model.engine)
     state.metrics.queued.set(state.gate.waiting)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
