@@ -124,7 +124,7 @@ class TrainConfig(_Strict):
     task: TaskOption = "auto"
     model: ModelConfig = ModelConfig()
     preprocessing: dict[str, Any] = Field(default_factory=dict)
-    augmentation: dict[str, Any] = Field(default_factory=dict)
+    augmentation: dict[str, Any] | str = Field(default_factory=dict)
     loss: LossConfig = LossConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()

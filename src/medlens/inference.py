@@ -108,7 +108,9 @@ class Predictor:
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
             probs = self.predict_proba([self.preprocessing(image) for image in chunk])
-            results += [self._decide(row, image) for row, image in zip(probs, chunk, strict=True)]
+            results += [
+                self._prediction(row, image) for row, image in zip(probs, chunk, strict=True)
+            ]
         return results
 
     def predict_proba(self, tensors: Sequence[torch.Tensor]) -> list[list[float]]:
@@ -121,16 +123,18 @@ class Predictor:
             logits = self.model(torch.stack(list(tensors)))
             return probabilities(logits, self.task, self.temperature).tolist()  # type: ignore[arg-type]
 
-    def _decide(self, probs: list[float], image: Image) -> Prediction:
-        by_class = dict(zip(self.classes, probs, strict=True))
+    def decide(self, probs: Sequence[float]) -> str:
+        """The label for one row of per-class probabilities (see :class:`Prediction`)."""
         if self.task == "multiclass":
-            label = self.classes[max(range(len(probs)), key=probs.__getitem__)]
-        elif self.task == "binary":
+            return self.classes[max(range(len(probs)), key=probs.__getitem__)]
+        if self.task == "binary":
             threshold = 0.5 if self.threshold is None else float(self.threshold)
-            label = self.classes[int(probs[1] >= threshold)]
-        else:
-            thresholds = self.threshold or [0.5] * len(probs)
-            chosen = [c for c, p, t in zip(self.classes, probs, thresholds, strict=True) if p >= t]
-            label = "|".join(chosen)
+            return self.classes[int(probs[1] >= threshold)]
+        thresholds = self.threshold or [0.5] * len(probs)
+        chosen = [c for c, p, t in zip(self.classes, probs, thresholds, strict=True) if p >= t]
+        return "|".join(chosen)
+
+    def _prediction(self, probs: list[float], image: Image) -> Prediction:
+        by_class = dict(zip(self.classes, probs, strict=True))
         source = str(image.source) if image.source is not None else ""
-        return Prediction(by_class, label, self.threshold, self.engine, source)
+        return Prediction(by_class, self.decide(probs), self.threshold, self.engine, source)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -61,27 +60,11 @@ def encode_targets(records: Sequence[Record], classes: Sequence[str], task: str)
 
 
 def load_images(paths: Sequence[str], *, threads: int = 4) -> list[Image]:
-    """Read images; MedMNIST rows (``file.npz#key/index``) are read once per file."""
-    from medlens.data.medmnist import is_npz_item
-    from medlens.io import read_image
+    """Read manifest paths (files, or MedMNIST ``file.npz#key/index`` items) in threads."""
+    from medlens.data.dataset import load_record_image
 
-    npz_rows = [p for p in paths if is_npz_item(p)]
-    images: dict[str, Image] = _read_npz_rows(npz_rows) if npz_rows else {}
-    others = [p for p in paths if p not in images]
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        images.update(zip(others, pool.map(read_image, others), strict=True))
-    return [images[p] for p in paths]
-
-
-def _read_npz_rows(paths: Sequence[str]) -> dict[str, Image]:
-    from medlens.data.medmnist import load_npz_item
-    from medlens.io import Image
-
-    meta = {"format": "npz"}
-    return {
-        p: Image(load_npz_item(p), spacing=(1.0, 1.0), source=Path(p.split("#")[0]), meta=meta)
-        for p in paths
-    }
+        return list(pool.map(load_record_image, paths))
 
 
 def preprocess_split(

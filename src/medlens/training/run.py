@@ -83,20 +83,22 @@ def _resume_config(run_dir: Path) -> TrainConfig:
 
 
 def _start_run_dir(run_dir: Path, config: TrainConfig, manifest: Any) -> None:
+    from medlens.data import compute_fingerprint, save_fingerprint
+
     if (run_dir / CHECKPOINT).exists() or (run_dir / "model.json").exists():
         raise ConfigError(f"{run_dir} already holds a run: use --resume, or another output dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     manifest.write(run_dir / "manifest.csv")
+    save_fingerprint(compute_fingerprint(manifest, seed=config.seed), run_dir / "fingerprint.json")
 
 
 def build_manifest(config: TrainConfig) -> Any:
     """The dataset manifest with every row assigned to a split (seeded, patient-grouped)."""
-    from medlens.data.manifest import load_manifest
-    from medlens.data.splits import assign_splits
+    from medlens.data import assign_splits, load_manifest, open_source
 
     data = config.data
-    manifest = load_manifest(data.manifest) if data.manifest else _from_source(data.source)
+    manifest = load_manifest(data.manifest) if data.manifest else open_source(data.source)
     return assign_splits(
         manifest,
         val_fraction=data.val_fraction,
@@ -104,18 +106,6 @@ def build_manifest(config: TrainConfig) -> Any:
         seed=config.seed,
         group_by_patient=data.group_by_patient,
     )
-
-
-def _from_source(source: Path | None) -> Any:
-    from medlens.data.medmnist import from_medmnist
-    from medlens.data.sources import from_csv, from_folder
-
-    assert source is not None  # guaranteed by DataConfig
-    if source.suffix == ".npz":
-        return from_medmnist(source)
-    if source.suffix == ".csv":
-        return from_csv(source)
-    return from_folder(source)
 
 
 def resolve_task(config_task: str, manifest: Any) -> str:
@@ -244,16 +234,21 @@ def build_augmentation(config: TrainConfig) -> Any:
     """The random augmentation applied to training tensors (None when not configured)."""
     if not config.augmentation:
         return None
+    from pydantic import ValidationError
+
     from medlens.transforms.augment import Augmentation
 
     try:
-        return Augmentation.model_validate(config.augmentation)
-    except ValueError as exc:
-        raise ConfigError(f"augmentation: {exc}") from None
+        augmentation = Augmentation.model_validate(config.augmentation)
+    except ValidationError as exc:
+        raise ConfigError(f"augmentation: {exc.errors()[0]['msg']}") from None
+    return augmentation if augmentation.enabled else None
 
 
 def _finish(run_dir: Path, config: TrainConfig, manifest: Any, parts: _Parts) -> None:
     """Calibrate on validation, then write the weights and the model card."""
+    from medlens.data import load_fingerprint
+
     logits, targets = parts.trainer.predict_logits(parts.trainer.val_loader)
     temperature = _temperature(logits, targets, parts.task) if config.temperature_scaling else 1.0
     probs = probabilities(logits, parts.task, temperature).numpy()  # type: ignore[arg-type]
@@ -270,7 +265,7 @@ def _finish(run_dir: Path, config: TrainConfig, manifest: Any, parts: _Parts) ->
             "task": parts.task,
             **decision,
             "temperature": temperature,
-            "data_fingerprint": manifest.sha256(),
+            "data_fingerprint": load_fingerprint(run_dir / "fingerprint.json"),
             "sha256": sha256,
             "training": {
                 "best_epoch": state.best_epoch,

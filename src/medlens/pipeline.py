@@ -1,0 +1,241 @@
+"""The classification pipeline as three calls, each writing its result to disk.
+
+>>> run = train_run(load_config("configs/pneumoniamnist.yaml"))    # doctest: +SKIP
+>>> evaluate_run(run, split="test")  # eval/test/{metrics.json,predictions.csv,report.html}
+>>> predict_files(run, ["scans/"], "predictions.csv")               # doctest: +SKIP
+
+The CLI commands ``train``, ``evaluate`` and ``predict`` are thin wrappers over these.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from medlens.config import load_config
+from medlens.errors import DatasetError
+from medlens.training.run import train_run
+
+__all__ = ["evaluate_run", "find_images", "load_config", "predict_files", "train_run"]
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    split: str = "test",
+    n_bootstrap: int = 1000,
+    examples: int = 4,
+) -> Path:
+    """Evaluate a run on one split; write ``eval/<split>/`` and return that folder.
+
+    ``data`` is a manifest (CSV or folder holding ``manifest.csv``) or a dataset source
+    (class folders, MedMNIST ``.npz``); default: the run's own ``manifest.csv``. Rows of
+    ``split`` are used; a source without splits is used whole.
+    """
+    import numpy as np
+
+    from medlens.evaluation import evaluate_predictions, write_metrics, write_report
+    from medlens.inference import Predictor
+    from medlens.training.callbacks import read_metrics
+
+    run_dir = Path(run_dir)
+    predictor = Predictor.from_run(run_dir)
+    records, classes = _evaluation_records(run_dir, data, split)
+    _check_classes(classes, predictor.classes, run_dir)
+    images, raw, probs = _predict_records(predictor, [r.path for r in records])
+    y = _targets(records, predictor.classes, predictor.task)
+    out = run_dir / "eval" / split
+    metrics = evaluate_predictions(
+        y,
+        _for_eval(probs, predictor.task),
+        task=predictor.task,
+        class_names=predictor.classes,
+        threshold=predictor.threshold,
+        n_bootstrap=n_bootstrap,
+        raw_probs=_for_eval(raw, predictor.task),
+        temperature=predictor.temperature,
+    )
+    write_metrics(out / "metrics.json", metrics)
+    _write_predictions(out / "predictions.csv", predictor, records, probs)
+    cases = _examples(images, y, np.asarray(probs), predictor, examples)
+    write_report(
+        out / "report.html",
+        metrics=metrics,
+        title=f"{run_dir.name}: {split} split",
+        history=read_metrics(run_dir / "metrics.jsonl"),
+        fingerprint=_fingerprint(predictor.card),
+        examples=cases,
+        model_card=predictor.card,
+    )
+    return out
+
+
+def predict_files(
+    run_dir: str | Path, inputs: Sequence[str | Path], output: str | Path | None = None
+) -> Path:
+    """Label every image under ``inputs`` (files or folders); write a CSV, return its path.
+
+    Folders are searched recursively for PNG/JPEG/TIFF/BMP, NIfTI, NumPy and DICOM files;
+    a 3D volume given to a 2D model is reduced to its middle slice.
+    """
+    from medlens.inference import Predictor
+
+    run_dir = Path(run_dir)
+    predictor = Predictor.from_run(run_dir)
+    paths = list(find_images(inputs))
+    if not paths:
+        raise DatasetError(f"no images found in {', '.join(str(p) for p in inputs)}")
+    _, _, probs = _predict_records(predictor, [str(p) for p in paths])
+    output = Path(output) if output is not None else run_dir / "predictions.csv"
+    records = [_Row(str(p)) for p in paths]
+    _write_predictions(output, predictor, records, probs, with_truth=False)
+    return output
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+class _Row:
+    """A path without a label (prediction of unlabelled files)."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.labels = path, ()
+
+
+def find_images(inputs: Sequence[str | Path]) -> Iterator[Path]:
+    """Image files given directly or found under folders (sorted, hidden files skipped)."""
+    from medlens.data.sources import _is_image_file
+
+    for item in map(Path, inputs):
+        if item.is_dir():
+            yield from (p for p in sorted(item.rglob("*")) if _is_image_file(p))
+        elif item.is_file():
+            yield item
+        else:
+            raise DatasetError(f"input not found: {item}")
+
+
+def _evaluation_records(run_dir: Path, data: str | Path | None, split: str) -> tuple[list, tuple]:
+    from medlens.data import load_manifest, open_source
+
+    if data is None:
+        manifest = load_manifest(run_dir / "manifest.csv")
+    else:
+        data = Path(data)
+        is_manifest = data.suffix == ".csv" or (data / "manifest.csv").is_file()
+        manifest = load_manifest(data) if is_manifest else open_source(data)
+    has_splits = any(r.split for r in manifest)
+    records = list(manifest.split(split)) if has_splits else list(manifest)
+    if not records:
+        raise DatasetError(f"no images in split {split!r} of {data or run_dir / 'manifest.csv'}")
+    return records, manifest.classes
+
+
+def _check_classes(found: Sequence[str], expected: Sequence[str], run_dir: Path) -> None:
+    unknown = sorted(set(found) - set(expected))
+    if unknown:
+        raise DatasetError(f"data has classes {unknown} that the model in {run_dir} never saw")
+
+
+def _predict_records(
+    predictor: Any, paths: Sequence[str], chunk: int = 256
+) -> tuple[list[Any], list[list[float]], list[list[float]]]:
+    """Images, uncalibrated and calibrated probabilities, read and predicted in chunks."""
+    from medlens.training.data import load_images
+
+    images, raw, calibrated = [], [], []
+    temperature = predictor.temperature
+    for start in range(0, len(paths), chunk):
+        batch = [_as_2d(image, predictor) for image in load_images(paths[start : start + chunk])]
+        tensors = [predictor.preprocessing(image) for image in batch]
+        calibrated += predictor.predict_proba(tensors)
+        predictor.temperature = 1.0
+        raw += predictor.predict_proba(tensors)
+        predictor.temperature = temperature
+        images += [t[0].numpy() for t in tensors]
+    return images, raw, calibrated
+
+
+def _as_2d(image: Any, predictor: Any) -> Any:
+    """The middle slice of a volume for a 2D model (documented behaviour of ``predict``)."""
+    wants_2d = len(predictor.preprocessing.spatial_size or (0, 0)) == 2
+    if image.ndim == 3 and wants_2d:
+        middle = image.array.shape[0] // 2
+        return image.with_array(image.array[middle], spacing=image.spacing[1:])
+    return image
+
+
+def _targets(records: Sequence[Any], classes: Sequence[str], task: str) -> Any:
+    from medlens.training.data import encode_targets
+
+    return encode_targets(records, classes, task).numpy()
+
+
+def _for_eval(probs: list[list[float]], task: str) -> Any:
+    """Evaluation takes the positive-class column for binary tasks."""
+    import numpy as np
+
+    array = np.asarray(probs, dtype=np.float64)
+    return array[:, 1] if task == "binary" else array
+
+
+def _write_predictions(
+    path: Path,
+    predictor: Any,
+    records: Sequence[Any],
+    probs: list[list[float]],
+    *,
+    with_truth: bool = True,
+) -> None:
+    from medlens.training.checkpoint import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["path", *(["true_label"] if with_truth else []), "predicted_label"]
+    writer.writerow(header + [f"p_{name}" for name in predictor.classes])
+    for record, row in zip(records, probs, strict=True):
+        label = predictor.decide(row)
+        truth = ["|".join(record.labels)] if with_truth else []
+        writer.writerow([record.path, *truth, label, *(f"{p:.6f}" for p in row)])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _examples(images: list, y: Any, probs: Any, predictor: Any, per_group: int) -> list:
+    from medlens.evaluation import ExampleCase, select_examples
+
+    if per_group == 0:
+        return []
+    picked = select_examples(
+        y,
+        _for_eval(probs.tolist(), predictor.task),
+        task=predictor.task,
+        threshold=predictor.threshold,
+        per_group=per_group,
+    )
+    cases = []
+    for index in picked["correct"] + picked["wrong"]:
+        truth = _label_of(y[index], predictor)
+        cases.append(
+            ExampleCase.from_array(
+                images[index],
+                true_label=truth,
+                predicted_label=predictor.decide(list(probs[index])),
+                probabilities=dict(zip(predictor.classes, map(float, probs[index]), strict=True)),
+            )
+        )
+    return cases
+
+
+def _fingerprint(card: dict[str, Any]) -> dict[str, Any]:
+    value = card.get("data_fingerprint")
+    return value if isinstance(value, dict) else {"manifest_sha256": value}
+
+
+def _label_of(target: Any, predictor: Any) -> str:
+    if predictor.task == "multilabel":
+        return "|".join(c for c, t in zip(predictor.classes, target, strict=True) if t)
+    return predictor.classes[int(target)]
