@@ -71,11 +71,16 @@ def read_raster(path: str | Path, *, max_voxels: int = DEFAULT_MAX_VOXELS) -> Im
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
             pil = PILImage.open(path)
         with pil:
-            pages = getattr(pil, "n_frames", 1)
-            check_size((pages, pil.height, pil.width, len(pil.getbands())), path, max_voxels)
+            pages, bands = getattr(pil, "n_frames", 1), len(pil.getbands())
+            shape = (pages, pil.height, pil.width, bands)
+            check_size(
+                tuple(n for i, n in enumerate(shape) if n > 1 or i in (1, 2)), path, max_voxels
+            )
             arrays = [_to_array(page, path) for page in ImageSequence.Iterator(pil)]
             spacing, known = _spacing(pil)
             file_format, mode = pil.format, pil.mode
+    except InvalidImageError:
+        raise
     except PILImage.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{path}: refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
