@@ -5,11 +5,11 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from medlens.errors import MedlensError
-from medlens.io import Image, read_image
+from medlens.io import Image, read_image, write_image
 
 try:
     __version__ = version("medlens")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = sorted(["Image", "MedlensError", "__version__", "read_image"])
+__all__ = sorted(["Image", "MedlensError", "__version__", "read_image", "write_image"])
