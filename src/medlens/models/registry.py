@@ -1,0 +1,131 @@
+"""The model registry: ``@register_model`` entrypoints behind one :func:`create_model`."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from os import PathLike
+from typing import Any, Literal, TypeVar
+
+from medlens.errors import ConfigError, ModelError
+from medlens.models._base import Classifier, ModelCfg
+
+Pretrained = bool | Literal["imagenet"] | str | PathLike[str]
+Builder = TypeVar("Builder", bound=Callable[..., Classifier])
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model: its name, family, one-line description and default config."""
+
+    name: str
+    family: str
+    description: str
+    cfg: ModelCfg
+    builder: Callable[..., Classifier]
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Extra keyword arguments the builder accepts beyond the common ones."""
+        common = {"num_classes", "in_chans", "image_size", "drop_rate"}
+        params = inspect.signature(self.builder).parameters
+        return tuple(name for name in params if name not in common)
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(cfg: ModelCfg) -> Callable[[Builder], Builder]:
+    """Register a builder ``fn(*, num_classes, in_chans, image_size, drop_rate, **opts)``.
+
+    The function's name is the model name, its module the family, its docstring's first
+    line the description.
+    """
+
+    def decorate(fn: Builder) -> Builder:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ModelError(f"model {name!r} is registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        family = fn.__module__.rsplit(".", 1)[-1]
+        _REGISTRY[name] = ModelInfo(name, family, doc[0] if doc else "", cfg, fn)
+        return fn
+
+    return decorate
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Registered model names, sorted; ``pattern`` is a shell-style filter (``"resnet*"``)."""
+    names = sorted(_REGISTRY)
+    return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry for ``name``; an unknown name raises :class:`ModelError`."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        known = ", ".join(list_models())
+        raise ModelError(f"unknown model {name!r}{hint} (known: {known})") from None
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int,
+    in_chans: int = 3,
+    pretrained: Pretrained = False,
+    image_size: int | None = None,
+    drop_rate: float = 0.0,
+    **kwargs: Any,
+) -> Classifier:
+    """Build a registered model, optionally with pretrained weights.
+
+    Args:
+        name: a name from :func:`list_models`.
+        num_classes: outputs of the classifier (1 for a binary task with one logit).
+        in_chans: input channels; ImageNet stems are adapted (1 channel: RGB kernels summed).
+        pretrained: False, ``"imagenet"`` (torchvision download with hash check, or the
+            bundled EfficientNet-Lite0 file) or a path to a ``.safetensors`` / ``.pt`` file.
+        image_size: the side the model is built for (default: the model's own).
+        drop_rate: dropout before the classifier.
+        **kwargs: model-specific options (see :attr:`ModelInfo.options`).
+    """
+    info = model_info(name)
+    _check_args(info, num_classes, in_chans, drop_rate, image_size, kwargs)
+    size = image_size or info.cfg.input_size
+    model = info.builder(
+        num_classes=num_classes, in_chans=in_chans, image_size=size, drop_rate=drop_rate, **kwargs
+    )
+    model.model_name = name
+    model.default_cfg = replace(model.default_cfg, input_size=size)
+    if pretrained:
+        from medlens.models.weights import load_pretrained
+
+        load_pretrained(model, "imagenet" if pretrained is True else pretrained)
+    return model
+
+
+def _check_args(
+    info: ModelInfo,
+    num_classes: int,
+    in_chans: int,
+    drop_rate: float,
+    image_size: int | None,
+    kwargs: dict[str, Any],
+) -> None:
+    if num_classes < 1 or in_chans < 1:
+        raise ConfigError(f"{info.name}: num_classes and in_chans must be >= 1")
+    if not 0.0 <= drop_rate < 1.0:
+        raise ConfigError(f"{info.name}: drop_rate must be in [0, 1), got {drop_rate}")
+    if image_size is not None and image_size < 8:
+        raise ConfigError(f"{info.name}: image_size must be >= 8, got {image_size}")
+    unknown = sorted(set(kwargs) - set(info.options))
+    if unknown:
+        allowed = ", ".join(info.options) or "none"
+        raise ConfigError(f"{info.name} does not take {', '.join(unknown)} (options: {allowed})")
