@@ -8,8 +8,11 @@ valid dates return ``None``: the caller empties them rather than keep something 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 __all__ = ["shift_da", "shift_dt"]
+
+_DT = re.compile(r"^(?P<date>\d{4}|\d{6}|\d{8})((?<=\d{8})\d{2,6}(\.\d{1,6})?)?([+-]\d{4})?$")
 
 
 def _shift_ymd(text: str, days: int) -> str | None:
@@ -33,14 +36,8 @@ def shift_da(value: str, days: int) -> str | None:
 
 def shift_dt(value: str, days: int) -> str | None:
     """Shift the date part of a DT value ``YYYY[MM[DD[HH[MM[SS[.F]]]]]][&ZZXX]``."""
-    value = value.strip()
-    body, sign, zone = value, "", ""
-    for char in "+-":
-        if char in value[4:]:
-            index = value.index(char, 4)
-            body, sign, zone = value[:index], char, value[index + 1 :]
-    date_part = body[:8] if len(body) >= 8 else body
-    shifted = _shift_ymd(date_part, days)
-    if shifted is None:
+    match = _DT.match(value.strip())
+    if match is None:
         return None
-    return shifted + body[len(date_part) :] + sign + zone
+    shifted = _shift_ymd(match["date"], days)
+    return None if shifted is None else shifted + value.strip()[len(match["date"]) :]

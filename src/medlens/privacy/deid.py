@@ -9,12 +9,14 @@ stops a run; a run never writes into its input, and never writes the key into it
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -207,8 +209,7 @@ class Deidentifier:
     ) -> FileResult:
         """Read, de-identify, write and check one file; every failure becomes a report line."""
         dst: Path | None = None
-        with warnings.catch_warnings():  # pydicom's warnings may quote header values
-            warnings.simplefilter("ignore")
+        with _quiet_pydicom():
             try:
                 ds = pydicom.dcmread(src)
                 outcome = self._process(ds)
@@ -289,6 +290,20 @@ class Deidentifier:
                 progress(number, len(files), result)
         write_report(results, Path(report) if report else out / REPORT_NAME)
         return results
+
+
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's warnings and log records: they may quote header values."""
+    logger = logging.getLogger("pydicom")
+    disabled = logger.disabled
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logger.disabled = True
+        try:
+            yield
+        finally:
+            logger.disabled = disabled
 
 
 def _reason(exc: Exception) -> str:

@@ -1,0 +1,96 @@
+"""Burned-in text risk, quarantine and region redaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from deid_phi import planted_dataset
+
+from medlens.errors import ConfigError
+from medlens.privacy import Deidentifier, DeidOptions, burned_in_risk, parse_region
+
+
+@pytest.mark.parametrize(
+    ("changes", "at_risk"),
+    [
+        ({}, False),
+        ({"BurnedInAnnotation": "YES"}, True),
+        ({"BurnedInAnnotation": None, "Modality": "US"}, True),
+        ({"BurnedInAnnotation": "NO", "Modality": "US"}, False),
+        ({"BurnedInAnnotation": None, "SOPClassUID": "1.2.840.10008.5.1.4.1.1.7"}, True),
+        ({"BurnedInAnnotation": None, "SOPClassUID": "1.2.840.10008.5.1.4.1.1.7.4"}, True),
+        ({"BurnedInAnnotation": None, "ImageType": ["DERIVED", "SECONDARY"]}, True),
+        ({"BurnedInAnnotation": None, "ImageType": ["ORIGINAL", "PRIMARY", "SAVE"]}, True),
+        ({"BurnedInAnnotation": None}, False),
+    ],
+)
+def test_burned_in_risk(changes: dict, at_risk: bool) -> None:
+    ds = planted_dataset()
+    for keyword, value in changes.items():
+        if value is None:
+            del ds[keyword]
+        else:
+            setattr(ds, keyword, value)
+    assert (burned_in_risk(ds) is not None) == at_risk
+
+
+def test_no_pixels_no_risk() -> None:
+    ds = planted_dataset()
+    ds.BurnedInAnnotation = "YES"
+    del ds.PixelData
+    assert burned_in_risk(ds) is None
+
+
+def _ultrasound(path: Path) -> None:
+    ds = planted_dataset()
+    ds.Modality = "US"
+    del ds.BurnedInAnnotation
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_at_risk_file_is_quarantined_with_header_deidentified(tmp_path: Path) -> None:
+    _ultrasound(tmp_path / "us.dcm")
+    result = Deidentifier(b"k" * 32).deidentify_file(
+        tmp_path / "us.dcm", tmp_path / "out" / "us.dcm"
+    )
+    assert result.status == "quarantined" and "ultrasound" in result.reason
+    assert result.output == "quarantine/us.dcm" and not (tmp_path / "out" / "us.dcm").exists()
+    assert b"JOHNATHAN" not in (tmp_path / "out" / "quarantine" / "us.dcm").read_bytes()
+
+
+def test_redaction_blanks_regions_of_at_risk_images(tmp_path: Path) -> None:
+    _ultrasound(tmp_path / "us.dcm")
+    original = pydicom.dcmread(tmp_path / "us.dcm").pixel_array
+    options = DeidOptions(redact=(parse_region("0,0,8,2"), parse_region("10,10,16,16")))
+    result = Deidentifier(b"k" * 32, options).deidentify_file(
+        tmp_path / "us.dcm", tmp_path / "r.dcm"
+    )
+    assert result.status == "redacted"
+    ds = pydicom.dcmread(tmp_path / "r.dcm")
+    pixels = ds.pixel_array
+    fill = original.min()
+    assert (pixels[0:2, 0:8] == fill).all() and (pixels[10:, 10:] == fill).all()
+    np.testing.assert_array_equal(pixels[2:10, :], original[2:10, :])
+    assert ds.BurnedInAnnotation == "NO"
+    assert "113101" in [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
+
+
+def test_redaction_of_compressed_rgb(tmp_path: Path, dicom_testfile) -> None:
+    src = dicom_testfile("SC_rgb_rle.dcm")
+    options = DeidOptions(redact=((0, 0, 20, 10),))
+    result = Deidentifier(b"k" * 32, options).deidentify_file(src, tmp_path / "r.dcm")
+    assert result.status == "redacted", result.reason
+    ds = pydicom.dcmread(tmp_path / "r.dcm")
+    assert not ds.file_meta.TransferSyntaxUID.is_compressed
+    original = pydicom.dcmread(src).pixel_array
+    assert (ds.pixel_array[0:10, 0:20] == original.min()).all()
+    np.testing.assert_array_equal(ds.pixel_array[10:], original[10:])
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "5,0,2,4", "-1,0,2,2"])
+def test_parse_region_rejects(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_region(text)

@@ -1,0 +1,143 @@
+"""Folder trees: a multi-file study, the report, failures, layout and safety of paths."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pydicom
+import pytest
+from deid_phi import planted_strings, write_planted
+from pydicom.uid import generate_uid
+
+from medlens.errors import ConfigError
+from medlens.privacy import Deidentifier, DeidOptions
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    """Two series of one study, series 2 referencing the instances of series 1, in a folder
+    named after the patient; plus a text file and a garbled DICOM file."""
+    root = tmp_path / "DOE_JOHNATHAN"
+    study_uid, frame_uid = generate_uid(), generate_uid()
+    s1, s2 = generate_uid(), generate_uid()
+    first = [generate_uid() for _ in range(3)]
+    for i, uid in enumerate(first):
+        write_planted(
+            root / "s1" / f"{i}.dcm",
+            study_uid=study_uid,
+            series_uid=s1,
+            instance_uid=uid,
+            frame_uid=frame_uid,
+        )
+    for i, uid in enumerate(first):
+        write_planted(
+            root / "s2" / f"{i}.dcm",
+            study_uid=study_uid,
+            series_uid=s2,
+            frame_uid=frame_uid,
+            referenced_uid=uid,
+        )
+    (root / "notes.txt").write_text("JOHNATHAN's notes")
+    (root / "s2" / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + bytes(range(256)) * 4)
+    return root
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_study_links_stay_consistent(study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    Deidentifier(b"k" * 32).deidentify_tree(study, out)
+    s1 = [pydicom.dcmread(out / "s1" / f"{i}.dcm") for i in range(3)]
+    s2 = [pydicom.dcmread(out / "s2" / f"{i}.dcm") for i in range(3)]
+    assert len({d.StudyInstanceUID for d in s1 + s2}) == 1
+    assert len({d.FrameOfReferenceUID for d in s1 + s2}) == 1
+    assert (
+        len({d.SeriesInstanceUID for d in s1}) == 1
+        and s1[0].SeriesInstanceUID != s2[0].SeriesInstanceUID
+    )
+    assert len({d.PatientID for d in s1 + s2}) == 1
+    for ref, target in zip(s2, s1, strict=True):
+        assert ref.ReferencedImageSequence[0].ReferencedSOPInstanceUID == target.SOPInstanceUID
+
+
+def test_report_and_outputs(study: Path, tmp_path: Path) -> None:
+    before = tree_digest(study)
+    out = tmp_path / "out"
+    results = Deidentifier(b"k" * 32).deidentify_tree(study, out)
+    assert tree_digest(study) == before  # the input is never modified
+    rows = read_report(out / "deid_report.csv")
+    assert [r["input"] for r in rows] == [r.input for r in results]
+    status = {r["input"]: r["status"] for r in rows}
+    assert status["notes.txt"] == "skipped"
+    assert status["s2/broken.dcm"] == "failed"
+    assert sum(s == "done" for s in status.values()) == 6
+    report_text = (out / "deid_report.csv").read_text()
+    for text in planted_strings():
+        assert text not in report_text
+    for path in out.rglob("*.dcm"):
+        data = path.read_bytes()
+        assert not [s for s in planted_strings() if s.encode() in data], path
+    assert not list(out.rglob("*.tmp")) and not (out / "notes.txt").exists()
+
+
+def test_rerun_on_output_changes_nothing(study: Path, tmp_path: Path) -> None:
+    deid = Deidentifier(b"k" * 32, DeidOptions(dates="shift"))
+    deid.deidentify_tree(study, tmp_path / "once")
+    (tmp_path / "once" / "deid_report.csv").unlink()
+    deid.deidentify_tree(tmp_path / "once", tmp_path / "twice")
+    (tmp_path / "twice" / "deid_report.csv").unlink()
+    assert tree_digest(tmp_path / "twice") == tree_digest(tmp_path / "once")
+
+
+def test_rename_layout_hides_file_names(study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    results = Deidentifier(b"k" * 32).deidentify_tree(
+        study, out, rename=True, report=tmp_path / "r.csv"
+    )
+    done = [r for r in results if r.status == "done"]
+    assert len(done) == 6 and not (out / "deid_report.csv").exists()
+    for r in done:
+        ds = pydicom.dcmread(out / r.output)
+        parts = (ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        assert r.output == "/".join(parts) + ".dcm"
+        assert "DOE" not in r.output
+
+
+def test_single_file_input(study: Path, tmp_path: Path) -> None:
+    results = Deidentifier(b"k" * 32).deidentify_tree(study / "s1" / "0.dcm", tmp_path / "out")
+    assert [(r.input, r.output, r.status) for r in results] == [("0.dcm", "0.dcm", "done")]
+
+
+def test_nested_paths_refused(study: Path, tmp_path: Path) -> None:
+    deid = Deidentifier(b"k" * 32)
+    with pytest.raises(ConfigError):
+        deid.deidentify_tree(study, study / "out")
+    with pytest.raises(ConfigError):
+        deid.deidentify_tree(study, study)
+    with pytest.raises(ConfigError):
+        deid.deidentify_tree(tmp_path / "missing", tmp_path / "out")
+
+
+def test_dicomdir_skipped_and_documents_refused(tmp_path: Path, dicom_testfile) -> None:
+    deid = Deidentifier(b"k" * 32)
+    result = deid.deidentify_file(dicom_testfile("DICOMDIR"), tmp_path / "DICOMDIR")
+    assert result.status == "skipped" and "DICOMDIR" in result.reason
+    pdf = pydicom.dcmread(dicom_testfile("CT_small.dcm"))
+    pdf.SOPClassUID = pdf.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.104.1"
+    pdf.save_as(tmp_path / "doc.dcm")
+    result = deid.deidentify_file(tmp_path / "doc.dcm", tmp_path / "out" / "doc.dcm")
+    assert result.status == "failed" and "encapsulated" in result.reason
+    assert not (tmp_path / "out").exists()
