@@ -103,6 +103,19 @@ def classification_bootstrap(
     """
     task_ = check_task(task)
     y, p = check_inputs(y_true, probs, task_)
+    statistic = classification_statistic(y, p, task=task_, threshold=threshold)
+    return bootstrap(statistic, strata_of(y), n_resamples=n_resamples, seed=seed)
+
+
+def classification_statistic(
+    y_true: ArrayLike, probs: ArrayLike, *, task: str = "binary", threshold: Threshold = 0.5
+) -> Statistic:
+    """The metrics of :func:`classification_bootstrap` as a function of case weights.
+
+    With weights all 1 it gives the point estimates of ``classification_metrics``.
+    """
+    task_ = check_task(task)
+    y, p = check_inputs(y_true, probs, task_)
     truth, scores = as_columns(y, p, task_)
     predicted, _ = as_columns(predict_labels(p, task_, threshold), p, task_)
     cells = [truth & predicted, ~truth & predicted, truth & ~predicted, ~truth & ~predicted]
@@ -117,7 +130,7 @@ def classification_bootstrap(
         overall, per_class = metrics_from_counts(*counts, auc, ap, task_)
         return overall | {f"per_class/{k}": v for k, v in per_class.items()}
 
-    return bootstrap(statistic, strata_of(y), n_resamples=n_resamples, seed=seed)
+    return statistic
 
 
 def weighted_roc_auc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
