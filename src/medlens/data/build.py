@@ -82,7 +82,9 @@ def prepare_dataset(
     options.setdefault("download_root", out_dir)
     manifest = build_manifest(source, **options)
     manifest.write(out_dir / "manifest.csv")
-    fingerprint = compute_fingerprint(manifest, sample_size=sample_size, seed=options.get("seed", 0))
+    fingerprint = compute_fingerprint(
+        manifest, sample_size=sample_size, seed=options.get("seed", 0)
+    )
     fingerprint["source"] = {"kind": _kind(source), "options": _plain(options)}
     save_fingerprint(fingerprint, out_dir / "fingerprint.json")
     return manifest, fingerprint

@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +32,7 @@ from medlens.data.medmnist import is_npz_item, load_npz_item
 from medlens.errors import DatasetError
 from medlens.io.base import raster_affine
 from medlens.io.image import Image
+from medlens.transforms._threads import one_thread
 from medlens.transforms.augment import Augmentation
 from medlens.transforms.preprocess import Preprocessing
 
@@ -88,7 +87,7 @@ class ManifestDataset(Dataset):
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
-        with _one_thread():
+        with one_thread():
             return self._item(index)
 
     def _item(self, index: int) -> tuple[torch.Tensor, Any]:
@@ -127,26 +126,13 @@ class ManifestDataset(Dataset):
 
     def preload(self) -> None:
         """Fill the cache now (e.g. before forking loader workers)."""
-        with _one_thread():
+        with one_thread():
             for index in range(len(self)):
                 self.load(index)
 
     @staticmethod
     def _read(path: str, kind: Literal["scalar", "label"]) -> Image:
         return load_record_image(path, kind=kind)
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run per-image torch ops on one thread: on small tensors, more threads only contend
-    (measured 5-10x slower with 2 threads on a busy 2-core machine). Loader workers already
-    use one thread; this makes ``num_workers=0`` behave the same. The setting is restored."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class _NoCache:

@@ -24,8 +24,10 @@ __all__ = ["compute_fingerprint", "load_fingerprint", "save_fingerprint"]
 _VOXELS_PER_IMAGE = 20_000
 
 
-def compute_fingerprint(manifest: Manifest, *, sample_size: int = 200, seed: int = 0) -> dict[str, Any]:
-    """Counts over all rows plus image statistics over ``sample_size`` images drawn with ``seed``."""
+def compute_fingerprint(
+    manifest: Manifest, *, sample_size: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """Counts over all rows; image statistics over ``sample_size`` images drawn with ``seed``."""
     from medlens import __version__
 
     patients: dict[str, set[str]] = {}
@@ -75,7 +77,7 @@ def _image_statistics(manifest: Manifest, sample_size: int, seed: int) -> dict[s
 def _shape_summary(shapes: list[tuple[int, ...]]) -> dict[str, Any]:
     common = Counter(shapes).most_common(5)
     return {
-        **_axis_summary(shapes),
+        **{key: [int(v) for v in values] for key, values in _axis_summary(shapes).items()},
         "most_common": [{"shape": list(shape), "count": n} for shape, n in common],
     }
 
@@ -119,7 +121,9 @@ def load_fingerprint(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DatasetError(f"no fingerprint at {path}; build it with `medlens data SOURCE -o DIR`") from None
+        raise DatasetError(
+            f"no fingerprint at {path}; build it with `medlens data SOURCE -o DIR`"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise DatasetError(f"{path}: not a valid fingerprint JSON") from None
     if not isinstance(data, dict) or "counts" not in data:

@@ -106,11 +106,18 @@ class Manifest:
 
         It does not depend on where the dataset lies on a machine, nor on the row order.
         """
-        paths = [r.path for r in self.records] + [r.label_path for r in self.records if r.label_path]
+        paths = [r.path for r in self.records] + [
+            r.label_path for r in self.records if r.label_path
+        ]
         common = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
         rows = sorted(
-            (_relative(r.path, common), r.label, r.patient_id, r.split,
-             _relative(r.label_path, common) if r.label_path else "")
+            (
+                _relative(r.path, common),
+                r.label,
+                r.patient_id,
+                r.split,
+                _relative(r.label_path, common) if r.label_path else "",
+            )
             for r in self.records
         )
         return hashlib.sha256(json.dumps([self.classes, rows]).encode()).hexdigest()

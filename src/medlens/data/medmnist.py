@@ -52,7 +52,9 @@ def from_medmnist(path: str | Path, classes: Sequence[str] = ()) -> Manifest:
     """
     path = Path(path).resolve()
     arrays = _open_npz(str(path))
-    missing = [f"{s}_{k}" for s in _SPLITS for k in ("images", "labels") if f"{s}_{k}" not in arrays]
+    missing = [
+        f"{s}_{k}" for s in _SPLITS for k in ("images", "labels") if f"{s}_{k}" not in arrays
+    ]
     if missing:
         raise DatasetError(f"{path}: not a MedMNIST file (missing {', '.join(missing)})")
     labels = {split: np.asarray(arrays[f"{split}_labels"]) for split in _SPLITS}

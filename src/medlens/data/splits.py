@@ -85,23 +85,48 @@ def _resolve_overlap(records: list[Record], pool: list[int], overlap: Overlap) -
 
 def _carve(records: list[Record], fraction: float, seed: int, grouped: bool) -> list[int]:
     """Positions of about ``fraction`` of ``records``, whole groups, stratified if possible."""
-    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
-
     groups = np.array([r.patient_id or r.path for r in records] if grouped else range(len(records)))
     strata = np.array([r.labels[0] if r.labels else "" for r in records])
-    n_groups = len(set(groups.tolist()))
-    if n_groups < 2:
+    if len(set(groups.tolist())) < 2:
         raise DatasetError(f"cannot split {len(records)} image(s) of a single patient")
-    n_folds = min(max(2, round(1.0 / fraction)), n_groups)
-    groups_per_class = defaultdict(set)
+    strata_of_group: dict[str, set[str]] = defaultdict(set)
     for group, stratum in zip(groups.tolist(), strata.tolist(), strict=True):
-        groups_per_class[stratum].add(group)
-    if len(groups_per_class) > 1 and min(map(len, groups_per_class.values())) >= n_folds:
+        strata_of_group[group].add(stratum)
+    if all(len(s) == 1 for s in strata_of_group.values()):  # usual case: one class per patient
+        return _holdout_per_stratum(groups, strata, fraction, seed)
+    return _holdout_mixed(groups, strata, fraction, seed)
+
+
+def _holdout_per_stratum(
+    groups: np.ndarray, strata: np.ndarray, fraction: float, seed: int
+) -> list[int]:
+    """Patients never span classes: hold out ``fraction`` of each class's patients."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    held: list[int] = []
+    for stratum in np.unique(strata):
+        positions = np.flatnonzero(strata == stratum)
+        if len(np.unique(groups[positions])) < 2:
+            continue  # a class of one patient stays in training
+        shuffle = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        _, local = next(shuffle.split(positions, groups=groups[positions]))
+        held.extend(positions[local].tolist())
+    return sorted(held)
+
+
+def _holdout_mixed(groups: np.ndarray, strata: np.ndarray, fraction: float, seed: int) -> list[int]:
+    """Patients with images of several classes: one fold of a StratifiedGroupKFold."""
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+
+    n_groups = len(np.unique(groups))
+    n_folds = min(max(2, round(1.0 / fraction)), n_groups)
+    groups_per_class = [len(np.unique(groups[strata == s])) for s in np.unique(strata)]
+    if min(groups_per_class) >= n_folds:
         folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        _, held = next(folds.split(np.zeros(len(records)), strata, groups))
+        _, held = next(folds.split(np.zeros(len(groups)), strata, groups))
     else:
         shuffle = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        _, held = next(shuffle.split(np.zeros(len(records)), groups=groups))
+        _, held = next(shuffle.split(np.zeros(len(groups)), groups=groups))
     return held.tolist()
 
 

@@ -22,13 +22,17 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from medlens.transforms._threads import one_thread
+
 __all__ = ["PRESETS", "AugmentParams", "Augmentation", "apply_params", "gaussian_blur"]
 
 PresetName = Literal["none", "light", "medium", "strong"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "none": {},
-    "light": {"rotation": 5, "shift": 0.05, "zoom": (0.95, 1.05), "brightness": 0.1, "contrast": 0.1},
+    "light": {
+        "rotation": 5, "shift": 0.05, "zoom": (0.95, 1.05), "brightness": 0.1, "contrast": 0.1,
+    },
     "medium": {
         "rotation": 10, "shift": 0.08, "zoom": (0.9, 1.1), "shear": 5, "brightness": 0.2,
         "contrast": 0.2, "gamma": 0.2, "noise": 0.05, "blur": 0.6, "p": 0.3,
@@ -151,8 +155,9 @@ class Augmentation(BaseModel):
             generator = int(torch.randint(0, 2**62, ()))  # from the global RNG, left seeded
         if isinstance(generator, int):
             generator = torch.Generator().manual_seed(generator)
-        params = self.sample(tuple(image.shape[1:]), generator)
-        return apply_params(params, image, label)
+        with one_thread():
+            params = self.sample(tuple(image.shape[1:]), generator)
+            return apply_params(params, image, label)
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,13 @@ def apply_params(
 
 
 def _affine_matrix(
-    ndim: int, *, angles: list[float], flips: list[int], shift: list[float], zoom: float, shear: float
+    ndim: int,
+    *,
+    angles: list[float],
+    flips: list[int],
+    shift: list[float],
+    zoom: float,
+    shear: float,
 ) -> torch.Tensor:
     """Output-to-input matrix in normalised coordinates (array axis order)."""
     linear = torch.eye(ndim, dtype=torch.float64) / zoom
@@ -221,14 +232,11 @@ def _affine_matrix(
 
 
 def _grid(params: AugmentParams, shape: tuple[int, ...]) -> torch.Tensor:
-    """A ``grid_sample`` grid; the rotation acts in voxel units so it stays rigid on non-square images."""
+    """A ``grid_sample`` grid; rotations act in voxel units, so they stay rigid on any shape."""
     ndim = len(shape)
-    half = torch.tensor(shape, dtype=torch.float32) / 2
-    to_voxel, to_norm = torch.diag(torch.cat([half, torch.ones(1)])), torch.diag(
-        torch.cat([1 / half, torch.ones(1)])
-    )
+    size = torch.tensor(shape, dtype=torch.float32)
     linear = params.matrix.clone()
-    linear[:ndim, :ndim] = to_norm[:ndim, :ndim] @ linear[:ndim, :ndim] @ to_voxel[:ndim, :ndim]
+    linear[:ndim, :ndim] *= size[None, :] / size[:, None]  # voxel units in, normalised out
     theta = linear[:ndim].flip(0)  # grid_sample wants (x, y[, z]) = reversed array axes
     theta = torch.cat([theta[:, :ndim].flip(1), theta[:, ndim:]], dim=1)
     grid = F.affine_grid(theta[None], [1, 1, *shape], align_corners=False)

@@ -28,7 +28,14 @@ from medlens.io.image import Image
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocessing", "pad_crop", "preprocessing_from_dict", "resize"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Preprocessing",
+    "pad_crop",
+    "preprocessing_from_dict",
+    "resize",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -95,7 +102,10 @@ class Preprocessing(BaseModel):
     def _coherent(self) -> Preprocessing:
         if self.window is not None and self.percentiles is not None:
             raise ValueError("give a window or percentiles, not both")
-        if self.percentiles is not None and not 0 <= self.percentiles[0] < self.percentiles[1] <= 100:
+        if (
+            self.percentiles is not None
+            and not 0 <= self.percentiles[0] < self.percentiles[1] <= 100
+        ):
             raise ValueError("percentiles must satisfy 0 <= low < high <= 100")
         for name in ("mean", "std"):
             if len(getattr(self, name)) not in (1, self.channels):
@@ -147,7 +157,9 @@ class Preprocessing(BaseModel):
     def _resample(self, tensor: torch.Tensor, image: Image, label: bool) -> torch.Tensor:
         if self.spacing is not None:
             scale = np.asarray(image.spacing, dtype=float) / np.asarray(self.spacing)
-            size = tuple(max(1, round(n * s)) for n, s in zip(image.spatial_shape, scale, strict=True))
+            size = tuple(
+                max(1, round(n * s)) for n, s in zip(image.spatial_shape, scale, strict=True)
+            )
             tensor = resize(tensor, size, label=label)
         if self.spatial_size is None:
             return tensor
@@ -196,7 +208,9 @@ def resize(tensor: torch.Tensor, size: tuple[int, ...], *, label: bool = False) 
         return F.interpolate(tensor[None], size=size, mode="nearest-exact")[0]
     mode = "bilinear" if len(size) == 2 else "trilinear"
     shrinking = len(size) == 2 and any(s < n for s, n in zip(size, tensor.shape[1:], strict=True))
-    out = F.interpolate(tensor[None], size=size, mode=mode, align_corners=False, antialias=shrinking)
+    out = F.interpolate(
+        tensor[None], size=size, mode=mode, align_corners=False, antialias=shrinking
+    )
     return out[0]
 
 
@@ -248,13 +262,15 @@ def _convert_channels(tensor: torch.Tensor, channels: int) -> torch.Tensor:
     raise InvalidImageError(f"cannot turn {tensor.shape[0]} channels into {channels}")
 
 
-def preprocessing_from_dict(data: dict[str, Any], *, source: str = "preprocessing") -> Preprocessing:
+def preprocessing_from_dict(
+    data: dict[str, Any], *, source: str = "preprocessing"
+) -> Preprocessing:
     """Validate a dict (a config section or ``model.json`` entry); ``ConfigError`` if invalid."""
     try:
         return Preprocessing.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise ConfigError(f"{source}: {problems}") from None
-
