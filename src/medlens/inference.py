@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from medlens.errors import ConfigError
+from medlens.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     import torch
@@ -65,9 +65,15 @@ def load_engine(run_dir: Path, card: dict[str, Any], engine: str) -> Callable:
         load_weights(model, run_dir / "model.safetensors", sha256=card["sha256"])
         return model.eval()
     if engine == "onnx":
+        from medlens.export.run import deployed_onnx
         from medlens.export.runtime import OnnxModel
 
-        return OnnxModel(run_dir / "model.onnx")
+        path = deployed_onnx(run_dir, card)
+        if path is None:
+            raise ModelError(
+                f"{run_dir}: no verified ONNX export of these weights; run `medlens export`"
+            )
+        return OnnxModel(path)
     raise ConfigError(f"unknown inference engine {engine!r}: use one of {ENGINES}")
 
 
@@ -91,13 +97,21 @@ class Predictor:
         self.threshold = card.get("threshold")
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, *, engine: str = "torch", **kwargs: Any) -> Predictor:
-        """Load ``model.json`` + weights of a run directory (weights hash-checked)."""
+    def from_run(cls, run_dir: str | Path, *, engine: str = "auto", **kwargs: Any) -> Predictor:
+        """Load ``model.json`` + weights of a run directory (weights hash-checked).
+
+        ``engine="auto"`` uses ONNX Runtime when ``export.json`` deploys a verified ONNX file
+        of these weights (sha256 checked), else PyTorch.
+        """
         from medlens.training.card import read_card
         from medlens.transforms.preprocess import Preprocessing
 
         run_dir = Path(run_dir)
         card = read_card(run_dir)
+        if engine == "auto":
+            from medlens.export.run import pick_engine
+
+            engine = pick_engine(run_dir, card)
         model = load_engine(run_dir, card, engine)
         preprocessing = Preprocessing.model_validate(card["preprocessing"])
         return cls(model, preprocessing, card, engine=engine, **kwargs)

@@ -27,6 +27,7 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        public_mode(tmp)
         with os.fdopen(fd, "w") as stream:
             json.dump(data, stream, indent=2, sort_keys=False)
             stream.write("\n")
@@ -35,6 +36,12 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def public_mode(path: str | Path) -> None:
+    """Give a ``mkstemp`` file (0600) mode 0644, so that a service running as another
+    user can read what the CLI exported."""
+    os.chmod(path, 0o644)
 
 
 @contextlib.contextmanager

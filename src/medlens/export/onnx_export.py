@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from medlens.errors import ExportError
+from medlens.export._files import public_mode
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "check_onnx", "export_onnx"]
 
@@ -112,6 +113,7 @@ def _temporary(path: Path) -> Iterator[Path]:
     """A temp file path beside ``path``, removed unless it was moved into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    public_mode(tmp)
     try:
         yield Path(tmp)
     finally:

@@ -59,7 +59,7 @@ class Verification:
 
 
 def verify(
-    reference: LogitFn,
+    reference: LogitFn | np.ndarray,
     exported: LogitFn,
     batches: Iterable[torch.Tensor],
     *,
@@ -73,10 +73,11 @@ def verify(
     """Run both models on the same batches and judge the exported one.
 
     fp32 is judged on the logits' max absolute difference, int8 on label agreement and,
-    when ``labels`` are given, on the AUC change. Both are always reported.
+    when ``labels`` are given, on the AUC change. Both are always reported. ``reference``
+    is the PyTorch model or its logits on ``batches``, computed once beforehand.
     """
     batches = list(batches)
-    ref = collect_logits(reference, batches)
+    ref = reference if isinstance(reference, np.ndarray) else collect_logits(reference, batches)
     out = collect_logits(exported, batches)
     if ref.shape != out.shape:
         raise ExportError(f"exported model gives logits {out.shape}, PyTorch {ref.shape}")
