@@ -43,3 +43,6 @@ app.command("audit")(_audit.audit)
 from medlens.cli import deid as _deid  # noqa: E402
 
 app.command("deid")(_deid.deid)
+from medlens.cli import data as _data  # noqa: E402
+
+app.command("data")(_data.data)
