@@ -18,40 +18,40 @@ with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what we s
 
 from medlens.serve import ServeSettings, create_app  # noqa: E402
 
-TOKEN = "s3cret-token-for-tests-only"
+TOKEN = "s3cret-token-for-tests-only"  # noqa: S105 - a test token
 
 
-def build_run(run_dir: Path, *, size: int = 64) -> Path:
-    """A binary simple_cnn run directory written with the training part's own helpers."""
-    import torch
+def synthetic_folder(root: Path, per_class: int = 8, size: int = 32) -> Path:
+    """NORMAL / PNEUMONIA folders of grey PNGs; PNEUMONIA ones carry a bright square."""
+    from PIL import Image as PILImage
 
-    from medlens.models import create_model
-    from medlens.training.card import write_card
-    from medlens.training.checkpoint import save_weights
-    from medlens.transforms.preprocess import Preprocessing
-
-    torch.manual_seed(0)
-    kwargs = {"name": "simple_cnn", "num_classes": 1, "in_chans": 1, "image_size": size}
-    model = create_model(**kwargs)
-    sha = save_weights(model, run_dir / "model.safetensors")
-    card = {
-        "architecture": "simple_cnn",
-        "create_model": kwargs,
-        "preprocessing": Preprocessing(spatial_size=(size, size)).model_dump(mode="json"),
-        "classes": ["NORMAL", "PNEUMONIA"],
-        "task": "binary",
-        "threshold": 0.5,
-        "temperature": 1.0,
-        "sha256": sha,
-        "intended_use": "Research use only: tests of the medlens service.",
-    }
-    write_card(run_dir, card)
-    return run_dir
+    rng = np.random.default_rng(0)
+    for cls in ("NORMAL", "PNEUMONIA"):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            array = rng.integers(0, 100, (size, size), dtype=np.uint8)
+            if cls == "PNEUMONIA":
+                array[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] += 120
+            PILImage.fromarray(array).save(root / cls / f"p{i}_{cls}.png")
+    return root
 
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_run(tmp_path_factory.mktemp("run"))
+    """A real run directory: ``train_run`` on a tiny synthetic dataset (a few seconds)."""
+    from medlens.config import parse_config
+    from medlens.training.run import train_run
+
+    root = tmp_path_factory.mktemp("training")
+    config = {
+        "data": {"source": str(synthetic_folder(root / "data")), "group_by_patient": False},
+        "model": {"name": "simple_cnn", "image_size": 32},
+        "preprocessing": {"spatial_size": [32, 32]},
+        "epochs": 1,
+        "batch_size": 8,
+        "output_dir": str(root / "run"),
+    }
+    return train_run(parse_config(config))
 
 
 @pytest.fixture
