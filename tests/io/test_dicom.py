@@ -192,3 +192,21 @@ def test_unsupported_transfer_syntax(edited_dicom):
 def test_dicom_without_preamble_is_refused(dicom_testfile):
     with pytest.raises(InvalidImageError):
         read_image(dicom_testfile("no_meta.dcm"))
+
+
+def test_every_small_pydicom_data_file_reads_or_fails_cleanly(dicom_testfile):
+    """Robustness sweep: no pydicom-data file may escape with a non-medlens exception."""
+    from medlens.errors import MedlensError
+
+    folders = {dicom_testfile(name).parent for name in ("CT_small.dcm", "RG1_UNCR.dcm")}
+    files = sorted(path for folder in folders for path in folder.glob("*.dcm"))
+    read = refused = 0
+    for path in files:
+        if path.stat().st_size > 600_000 or path.name == "badVR.dcm":
+            continue  # big files are covered above; badVR warns (warnings are errors here)
+        try:
+            read_image(path)
+            read += 1
+        except MedlensError:
+            refused += 1
+    assert read > 60 and refused > 5

@@ -84,25 +84,28 @@ def read_series(
     headers = [open_dataset(path, pixels=False) for path in info.files]
     check_size((len(headers), info.rows, info.cols), folder, max_voxels)
     order, step = _slice_order(folder, headers)
-    slices = [_read_slice(info.files[i], max_voxels) for i in order]
-    array = np.stack([image.array for image in slices])
+    first = _read_slice(info.files[order[0]], max_voxels)
+    array = np.empty((len(order), *first.array.shape), dtype=first.array.dtype)
+    array[0] = first.array
+    for position, index in enumerate(order[1:], start=1):  # fill in place: no second copy
+        array[position] = _read_slice(info.files[index], max_voxels).array
     check_finite(array, folder)
     geometry = slice_geometry(headers[order[0]])
     pixel = geometry["pixel_spacing"] or (1.0, 1.0)
     affine = lps_affine(geometry["orientation"], geometry["position"], pixel, step)
     meta = {
-        **slices[0].meta,
+        **first.meta,
         "format": "DICOM series",
-        "frames": len(slices),
-        "files": len(slices),
+        "frames": len(order),
+        "files": len(order),
         "orientation": orientation_code(affine, 3),
     }
     return Image(
         array=array,
         spacing=(float(np.linalg.norm(step)), *pixel),
         affine=affine,
-        modality=slices[0].modality,
-        kind=slices[0].kind,
+        modality=first.modality,
+        kind=first.kind,
         meta=meta,
         source=folder,
     )
