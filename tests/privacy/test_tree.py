@@ -141,3 +141,11 @@ def test_dicomdir_skipped_and_documents_refused(tmp_path: Path, dicom_testfile) 
     result = deid.deidentify_file(tmp_path / "doc.dcm", tmp_path / "out" / "doc.dcm")
     assert result.status == "failed" and "encapsulated" in result.reason
     assert not (tmp_path / "out").exists()
+
+
+def test_workers_give_the_same_outputs(study: Path, tmp_path: Path) -> None:
+    deid = Deidentifier(b"k" * 32, DeidOptions(dates="shift"))
+    one = deid.deidentify_tree(study, tmp_path / "one")
+    two = deid.deidentify_tree(study, tmp_path / "two", workers=2)
+    assert one == two
+    assert tree_digest(tmp_path / "one") == tree_digest(tmp_path / "two")

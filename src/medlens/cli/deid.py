@@ -45,6 +45,7 @@ def deid(
     report: Path | None = typer.Option(
         None, "--report", help="Where to write the report (default OUT/deid_report.csv)."
     ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes to use."),
 ) -> None:
     """De-identify DICOM files to the PS3.15 Basic Application Level Confidentiality Profile.
 
@@ -82,6 +83,7 @@ def deid(
             rename=rename,
             report=report,
             progress=lambda done, total, _r: bar.update(task, completed=done, total=total),
+            workers=workers,
         )
     counts = Counter(r.status for r in results)
     summary = ", ".join(

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import logging
+import multiprocessing
 import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -265,31 +268,59 @@ class Deidentifier:
         rename: bool = False,
         report: str | os.PathLike[str] | None = None,
         progress: Progress | None = None,
+        workers: int = 1,
     ) -> list[FileResult]:
         """De-identify a file or every file under a folder into ``out``; write the report.
 
         Outputs mirror the input layout, or with ``rename`` are named from de-identified
         UIDs (``<patient>/<study>/<series>/<instance>.dcm``): use it when file or folder
         names may carry identifiers. At-risk images go under ``out/quarantine``.
+        ``workers`` > 1 spreads files over that many processes; results keep input order.
         """
         src, out = Path(src), Path(out)
         _check_paths(src, out)
         files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
         base = src.parent if src.is_file() else src
-        results: list[FileResult] = []
-        for number, path in enumerate(files, 1):
-            rel = path.relative_to(base)
-            result = self._one(
-                path,
-                lambda ds, status, rel=rel: _place(out, rel, ds, status, rename),
-                src_label=rel.as_posix(),
-                root=out,
-            )
-            results.append(result)
-            if progress is not None:
-                progress(number, len(files), result)
+        jobs = [(path, path.relative_to(base)) for path in files]
+        work = functools.partial(self._tree_file, out=out, rename=rename)
+        results = _map(work, jobs, workers, progress)
         write_report(results, Path(report) if report else out / REPORT_NAME)
         return results
+
+    def _tree_file(self, job: tuple[Path, Path], *, out: Path, rename: bool) -> FileResult:
+        path, rel = job
+        return self._one(
+            path,
+            lambda ds, status: _place(out, rel, ds, status, rename),
+            src_label=rel.as_posix(),
+            root=out,
+        )
+
+
+def _map(
+    work: Callable[[tuple[Path, Path]], FileResult],
+    jobs: list[tuple[Path, Path]],
+    workers: int,
+    progress: Progress | None,
+) -> list[FileResult]:
+    """Run ``work`` on every job, in this process or in a pool; report progress as it goes."""
+    results: list[FileResult | None] = [None] * len(jobs)
+
+    def record(index: int, result: FileResult, done: int) -> None:
+        results[index] = result
+        if progress is not None:
+            progress(done, len(jobs), result)
+
+    if workers <= 1:
+        for done, job in enumerate(jobs, 1):
+            record(done - 1, work(job), done)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {pool.submit(work, job): index for index, job in enumerate(jobs)}
+            for done, future in enumerate(as_completed(futures), 1):
+                record(futures[future], future.result(), done)
+    return [r for r in results if r is not None]
 
 
 @contextlib.contextmanager
@@ -408,7 +439,10 @@ def deidentify_tree(
     rename: bool = False,
     report: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> list[FileResult]:
     """De-identify a file or folder tree into ``out`` and write ``deid_report.csv``."""
     deid = Deidentifier(key, options)
-    return deid.deidentify_tree(src, out, rename=rename, report=report, progress=progress)
+    return deid.deidentify_tree(
+        src, out, rename=rename, report=report, progress=progress, workers=workers
+    )

@@ -322,6 +322,7 @@ FFFA,FFFA  X       -  DigitalSignaturesSequence
 0040,000B  X       -  ScheduledPerformingPhysicianIdentificationSequence
 0040,0006  X       -  ScheduledPerformingPhysicianName
 0040,0007  X       -  ScheduledProcedureStepDescription
+0040,0009  X       -  ScheduledProcedureStepID
 0040,0004  X       C  ScheduledProcedureStepEndDate
 0040,0005  X       C  ScheduledProcedureStepEndTime
 0040,0011  X       -  ScheduledProcedureStepLocation
