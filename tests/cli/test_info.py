@@ -62,3 +62,14 @@ def test_info_lists_npz_arrays(shared_datasets):
     result = runner.invoke(app, ["info", str(path)])
     assert result.exit_code == 0, result.output
     assert "test_images: 624x28x28 uint8" in result.output
+
+
+def test_info_on_a_folder_with_several_series(dicom_testfile):
+    folder = dicom_testfile("6154").parent.parent  # pydicom-data dicomdirtests/77654033
+    result = runner.invoke(app, ["info", "--json", str(folder)])
+    assert result.exit_code == 0, result.output
+    (summary,) = json.loads(result.stdout)
+    assert len(summary["series"]) == 4 and "shape" not in summary  # 3 CR + 1 CT
+    assert all(s["uid"].startswith("…") and len(s["uid"]) == 13 for s in summary["series"])
+    table = runner.invoke(app, ["info", str(folder)]).output
+    assert "series in this folder" in table and "CR" in table

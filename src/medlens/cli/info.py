@@ -97,7 +97,7 @@ def _print_extras(result: dict[str, Any]) -> None:
         for key, spec in result["arrays"].items():
             console.print(f"  {key}: {_cell(spec['shape'])} {spec['dtype']}")
     if result.get("phi"):
-        err_console.print(f"[yellow]patient data in {result['path']}:[/yellow]")
+        console.print(f"[yellow]patient data (--show-phi) in {result['path']}:[/yellow]")
         for key, value in result["phi"].items():
             console.print(f"  {key}: {value}")
 
