@@ -21,7 +21,8 @@ from medlens.evaluation.calibration import (
 )
 from medlens.evaluation.classification import METRICS, classification_metrics
 from medlens.evaluation.evaluate import Evaluator, curves, evaluate_predictions, write_metrics
-from medlens.evaluation.report import ExampleCase, ReportImage, select_examples, write_report
+from medlens.evaluation.examples import ExampleCase, ReportImage, select_examples
+from medlens.evaluation.report import render_report, write_report
 from medlens.evaluation.threshold import OperatingPoint, select_threshold, select_thresholds
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "logits_to_probs",
     "percentile_interval",
     "reliability_diagram",
+    "render_report",
     "select_examples",
     "select_threshold",
     "select_thresholds",

@@ -6,23 +6,27 @@ loads nothing from anywhere. Every string that goes into the page is HTML-escape
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from medlens.evaluation import plots
-from medlens.evaluation._checks import check_inputs, check_task
+from medlens.evaluation._html import (
+    count_table,
+    definition_list,
+    esc,
+    figure,
+    img,
+    is_count_table,
+)
 from medlens.evaluation._io import atomic_write
 from medlens.evaluation._report_css import CSS
-from medlens.evaluation.classification import METRICS, Threshold, predict_labels
+from medlens.evaluation.classification import METRICS
+from medlens.evaluation.examples import ExampleCase, ReportImage
 
 LABELS = {
     "roc_auc": ("ROC AUC", "ranking: chance a positive case scores above a negative one"),
@@ -41,63 +45,6 @@ _HEADLINE = {
     "multiclass": ("roc_auc", "balanced_accuracy", "accuracy"),
     "multilabel": ("roc_auc", "sensitivity", "specificity"),
 }
-
-
-@dataclass(frozen=True)
-class ReportImage:
-    """A PNG picture with its caption (for example a Grad-CAM overlay)."""
-
-    png: bytes
-    caption: str = ""
-
-
-@dataclass(frozen=True)
-class ExampleCase:
-    """One evaluated case shown in the report: its picture, truth, call and probabilities."""
-
-    png: bytes
-    true_label: str
-    predicted_label: str
-    probabilities: Mapping[str, float] = field(default_factory=dict)
-    caption: str = ""
-
-    @property
-    def correct(self) -> bool:
-        return self.true_label == self.predicted_label
-
-    @classmethod
-    def from_array(cls, array: np.ndarray, **fields: Any) -> ExampleCase:
-        """Build the PNG from a 2D (or RGB, or channels-first) array."""
-        return cls(png=plots.image_png(array), **fields)
-
-
-def select_examples(
-    y_true: ArrayLike,
-    probs: ArrayLike,
-    *,
-    task: str = "binary",
-    threshold: Threshold = 0.5,
-    per_group: int = 4,
-) -> dict[str, list[int]]:
-    """Indices of the most confident correct and wrong cases, alternating between classes.
-
-    Returns ``{"correct": [...], "wrong": [...]}``, at most ``per_group`` each: what the
-    model gets right without doubt, and the errors it is surest about.
-    """
-    task_ = check_task(task)
-    y, p = check_inputs(y_true, probs, task_)
-    pred = predict_labels(p, task_, threshold)
-    if task_ == "multiclass":
-        right, margin, strata = pred == y, p.max(axis=1), y
-    else:
-        t = np.broadcast_to(np.asarray(0.5 if threshold is None else threshold), p.shape)
-        right = (pred == y) if task_ == "binary" else (pred == y).all(axis=1)
-        margin = np.abs(p - t) if task_ == "binary" else np.abs(p - t).mean(axis=1)
-        strata = y if task_ == "binary" else np.zeros(len(y), dtype=int)
-    return {
-        "correct": _round_robin(np.flatnonzero(right), margin, strata, per_group),
-        "wrong": _round_robin(np.flatnonzero(~right), margin, strata, per_group),
-    }
 
 
 def write_report(
@@ -166,7 +113,7 @@ def render_report(
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         + "\n".join(part for part in body if part)
         + "\n</body>\n</html>\n"
     )
@@ -180,8 +127,8 @@ def _header(title: str, metrics: Mapping[str, Any], card: Mapping[str, Any]) -> 
     if card.get("architecture"):
         facts.insert(0, f"model {card['architecture']}")
     return (
-        f'<header><div class="kicker">medlens evaluation</div><h1>{_e(title)}</h1>'
-        f'<p class="sub">{_e(" · ".join(facts))}</p></header>'
+        f'<header><div class="kicker">medlens evaluation</div><h1>{esc(title)}</h1>'
+        f'<p class="sub">{esc(" · ".join(facts))}</p></header>'
     )
 
 
@@ -195,7 +142,7 @@ def _headline(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
     counts = " · ".join(f"{n} {name}" for name, n in metrics["class_counts"].items())
     cards.append(
         f"<div class='card'><div class='label'>Cases evaluated</div>"
-        f"<div class='value'>{metrics['n_cases']}</div><div class='ci'>{_e(counts)}</div></div>"
+        f"<div class='value'>{metrics['n_cases']}</div><div class='ci'>{esc(counts)}</div></div>"
     )
     return (
         "<section aria-label='Headline'><div class='cards'>"
@@ -211,8 +158,8 @@ def _metric_table(metrics: Mapping[str, Any]) -> str:
         entry = metrics["metrics"][name]
         label, meaning = LABELS[name]
         rows.append(
-            f"<tr><td><b>{_e(label)}</b></td><td class='num'>{_fmt(name, entry['value'])}</td>"
-            f"<td class='ci'>{_ci(name, entry)}</td><td class='note'>{_e(meaning)}</td></tr>"
+            f"<tr><td><b>{esc(label)}</b></td><td class='num'>{_fmt(name, entry['value'])}</td>"
+            f"<td class='ci'>{_ci(name, entry)}</td><td class='note'>{esc(meaning)}</td></tr>"
         )
     average = "" if metrics["task"] == "binary" else " Macro averages over classes."
     return (
@@ -228,7 +175,7 @@ def _per_class_table(metrics: Mapping[str, Any]) -> str:
     if not metrics["per_class"]:
         return ""
     shown = ("roc_auc", "sensitivity", "specificity", "precision", "f1")
-    head = "".join(f"<th class='num'>{_e(LABELS[m][0].split(' (')[0])}</th>" for m in shown)
+    head = "".join(f"<th class='num'>{esc(LABELS[m][0].split(' (')[0])}</th>" for m in shown)
     rows = []
     for name, values in metrics["per_class"].items():
         cells = "".join(
@@ -237,7 +184,7 @@ def _per_class_table(metrics: Mapping[str, Any]) -> str:
             for m in shown
         )
         count = metrics["class_counts"][name]
-        rows.append(f"<tr><td><b>{_e(name)}</b></td><td class='num'>{count}</td>{cells}</tr>")
+        rows.append(f"<tr><td><b>{esc(name)}</b></td><td class='num'>{count}</td>{cells}</tr>")
     unit = "positives" if metrics["task"] == "multilabel" else "cases"
     return (
         "<section><h2>Per class</h2><p class='note'>One class against the rest.</p><table>"
@@ -250,13 +197,13 @@ def _per_class_table(metrics: Mapping[str, Any]) -> str:
 def _curves(metrics: Mapping[str, Any]) -> str:
     if not metrics["curves"]["roc"]:
         return ""
-    roc = _figure(plots.roc_png(metrics), "Circle: the operating point.")
-    pr = _figure(plots.pr_png(metrics), "Dotted: prevalence, what a useless model scores.")
+    roc = figure(plots.roc_png(metrics), "Circle: the operating point.")
+    pr = figure(plots.pr_png(metrics), "Dotted: prevalence, what a useless model scores.")
     return f"<section><h2>Discrimination</h2><div class='grid2'>{roc}{pr}</div></section>"
 
 
 def _confusion(metrics: Mapping[str, Any]) -> str:
-    image = _figure(plots.confusion_png(metrics), "Counts and share of each true class (row).")
+    image = figure(plots.confusion_png(metrics), "Counts and share of each true class (row).")
     summary = _error_summary(metrics)
     if metrics["task"] == "multilabel":  # a row of 2x2 panels needs the full width
         return f"<section><h2>Confusion matrices</h2>{image}{summary}</section>"
@@ -272,19 +219,19 @@ def _error_summary(metrics: Mapping[str, Any]) -> str:
     if metrics["task"] == "binary":
         (tn, fp), (fn, tp) = counts
         lines = [
-            f"<b>{fn}</b> of {fn + tp} {_e(names[1])} cases missed (false negatives)",
-            f"<b>{fp}</b> of {fp + tn} {_e(names[0])} cases called {_e(names[1])} "
+            f"<b>{fn}</b> of {fn + tp} {esc(names[1])} cases missed (false negatives)",
+            f"<b>{fp}</b> of {fp + tn} {esc(names[0])} cases called {esc(names[1])} "
             "(false positives)",
         ]
     elif metrics["task"] == "multiclass":
         off = [(counts[i, j], i, j) for i, j in np.ndindex(counts.shape) if i != j and counts[i, j]]
         lines = [
-            f"<b>{n}</b> of {counts[i].sum()} {_e(names[i])} cases called {_e(names[j])}"
+            f"<b>{n}</b> of {counts[i].sum()} {esc(names[i])} cases called {esc(names[j])}"
             for n, i, j in sorted(off, reverse=True)[:5]
         ] or ["No errors."]
     else:
         lines = [
-            f"{_e(name)}: <b>{cm[1][0]}</b> missed, <b>{cm[0][1]}</b> false alarms"
+            f"{esc(name)}: <b>{cm[1][0]}</b> missed, <b>{cm[0][1]}</b> false alarms"
             for name, cm in zip(names, counts.tolist(), strict=True)
         ]
     return "<ul class='errors'>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>"
@@ -292,14 +239,14 @@ def _error_summary(metrics: Mapping[str, Any]) -> str:
 
 def _calibration(metrics: Mapping[str, Any]) -> str:
     cal = metrics["calibration"]
-    facts = {"ECE": f"{cal['ece']:.3f}", "Brier score": f"{cal['brier']:.3f}"}
+    items = {"ECE": f"{cal['ece']:.3f}", "Brier score": f"{cal['brier']:.3f}"}
     if "before_temperature" in cal:
         before = cal["before_temperature"]
-        facts["ECE before temperature scaling"] = f"{before['ece']:.3f}"
-        facts["Brier before temperature scaling"] = f"{before['brier']:.3f}"
+        items["ECE before temperature scaling"] = f"{before['ece']:.3f}"
+        items["Brier before temperature scaling"] = f"{before['brier']:.3f}"
     if cal.get("temperature"):
-        facts["Temperature (fitted on validation)"] = f"{cal['temperature']:.3f}"
-    facts["Bins"] = f"{cal['n_bins']} of equal width"
+        items["Temperature (fitted on validation)"] = f"{cal['temperature']:.3f}"
+    items["Bins"] = f"{cal['n_bins']} of equal width"
     meaning = (
         "Do the probabilities mean what they say? Among cases given about 0.8, about 80% "
         "should be positive."
@@ -308,27 +255,35 @@ def _calibration(metrics: Mapping[str, Any]) -> str:
         "about 0.8, about 80% should be right."
     ) + " ECE: the average gap, lower is better."
     return (
-        f"<section><h2>Calibration</h2><p class='note'>{_e(meaning)}</p><div class='grid2'>"
-        f"{_figure(plots.reliability_png(metrics), 'Reliability diagram; bars: cases per bin.')}"
-        f"<div>{_facts(facts)}</div></div></section>"
+        f"<section><h2>Calibration</h2><p class='note'>{esc(meaning)}</p><div class='grid2'>"
+        f"{figure(plots.reliability_png(metrics), 'Reliability diagram; bars: cases per bin.')}"
+        f"<div>{definition_list(items)}</div></div></section>"
     )
 
 
 def _training(history: Sequence[Mapping[str, Any]] | None) -> str:
     if not history:
         return ""
-    image = _figure(plots.training_png(history), "Per-epoch figures from metrics.jsonl.")
+    image = figure(plots.training_png(history), "Per-epoch figures from metrics.jsonl.")
     return f"<section><h2>Training</h2>{image}</section>"
 
 
 def _data(fingerprint: Mapping[str, Any] | None) -> str:
     if not fingerprint:
         return ""
-    tables = [_count_table(k, v) for k, v in fingerprint.items() if _is_count_table(v)]
-    rest = {k: v for k, v in fingerprint.items() if not _is_count_table(v)}
+    tables, rest = [], dict(fingerprint)
+    for name, value in fingerprint.items():
+        if is_count_table(value):
+            patients = rest.pop("patients", None) if name == "counts" else None
+            extra = ("patients", patients) if isinstance(patients, Mapping) else None
+            tables.append(count_table("images per split and class", value, extra))
+            rest.pop(name)
+    note = "The fingerprint of the data the model was trained and evaluated on."
     return (
-        "<section><h2>Data</h2><p class='note'>The fingerprint of the data the model was "
-        "trained and evaluated on.</p>" + "".join(tables) + _facts(rest) + "</section>"
+        f"<section><h2>Data</h2><p class='note'>{note}</p>"
+        + "".join(tables)
+        + (f"<h3>details</h3>{definition_list(rest)}" if rest else "")
+        + "</section>"
     )
 
 
@@ -352,8 +307,8 @@ def _gallery(images: Sequence[ReportImage] | None) -> str:
     if not images:
         return ""
     tiles = "".join(
-        f"<div class='tile'>{_img(image.png, image.caption)}"
-        f"<div class='cap'>{_e(image.caption)}</div></div>"
+        f"<div class='tile'>{img(image.png, image.caption)}"
+        f"<div class='cap'>{esc(image.caption)}</div></div>"
         for image in images
     )
     note = "Where the model looked (Grad-CAM): warm colours weigh most in the decision."
@@ -365,13 +320,13 @@ def _gallery(images: Sequence[ReportImage] | None) -> str:
 
 def _model(card: Mapping[str, Any]) -> str:
     skip = {"data_fingerprint", "preprocessing", "training", "format"}
-    facts = {k: v for k, v in card.items() if k not in skip}
-    if not facts and "preprocessing" not in card:
+    items = {k: v for k, v in card.items() if k not in skip}
+    if not items and "preprocessing" not in card:
         return ""
     extra = ""
     if isinstance(card.get("preprocessing"), Mapping):
-        extra = "<h3>Preprocessing</h3>" + _facts(card["preprocessing"])
-    return f"<section><h2>Model</h2>{_facts(facts)}{extra}</section>"
+        extra = "<h3>Preprocessing</h3>" + definition_list(card["preprocessing"])
+    return f"<section><h2>Model</h2>{definition_list(items)}{extra}</section>"
 
 
 def _footer(metrics: Mapping[str, Any]) -> str:
@@ -383,14 +338,10 @@ def _footer(metrics: Mapping[str, Any]) -> str:
         if boot["n_resamples"]
         else "No confidence intervals were computed."
     )
-    return f"<footer>{_e(method)} Generated by medlens on {_e(when)}.</footer>"
+    return f"<footer>{esc(method)} Generated by medlens on {esc(when)}.</footer>"
 
 
 # --- small pieces ----------------------------------------------------------------------------
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _fmt(metric: str, value: float | None) -> str:
@@ -412,7 +363,7 @@ def _ci_level(metrics: Mapping[str, Any]) -> str:
 def _card(label: str, metric: str, entry: Mapping[str, Any], level: str) -> str:
     ci = _ci(metric, entry)
     return (
-        f"<div class='card'><div class='label'>{_e(label)}</div>"
+        f"<div class='card'><div class='label'>{esc(label)}</div>"
         f"<div class='value'>{_fmt(metric, entry['value'])}</div>"
         f"<div class='ci'>{f'{level} CI {ci}' if ci else '&nbsp;'}</div></div>"
     )
@@ -425,20 +376,22 @@ def _operating_text(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
     how = _threshold_origin(card.get("operating_point"))
     threshold = decision["threshold"]
     if metrics["task"] == "binary":
-        positive = _e(metrics["class_names"][1])
+        positive = esc(metrics["class_names"][1])
         return (
             f"A case is called <b>{positive}</b> when its probability of {positive} is at least "
             f"<b>{threshold:.3f}</b>{how}."
         )
     values = threshold if isinstance(threshold, list) else [threshold] * len(metrics["class_names"])
     pairs = ", ".join(
-        f"{_e(n)} ≥ {t:.3f}" for n, t in zip(metrics["class_names"], values, strict=True)
+        f"{esc(n)} ≥ {t:.3f}" for n, t in zip(metrics["class_names"], values, strict=True)
     )
     return f"Each label is called present when its probability reaches its threshold{how}: {pairs}."
 
 
 def _threshold_origin(point: Any) -> str:
     """Where the threshold came from, from the model card's ``operating_point``."""
+    if isinstance(point, list) and point:  # multilabel: one per label, chosen alike
+        point = point[0]
     if not isinstance(point, Mapping) or not point.get("method"):
         return ""
     method = point["method"]
@@ -447,65 +400,7 @@ def _threshold_origin(point: Any) -> str:
     if method == "sensitivity" and point.get("target_sensitivity") is not None:
         target = float(point["target_sensitivity"])
         return f", the highest that reached {100 * target:.0f}% sensitivity on validation"
-    return f", chosen by {_e(method)}"
-
-
-def _figure(png: bytes, caption: str) -> str:
-    return f"<figure>{_img(png, caption)}<figcaption>{_e(caption)}</figcaption></figure>"
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
-
-
-def _facts(items: Mapping[str, Any]) -> str:
-    rows = "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(v)}</dd>" for k, v in items.items())
-    return f"<dl class='facts'>{rows}</dl>" if rows else ""
-
-
-def _value_html(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "".join(
-            f"<span class='pill'>{_e(k)}: {_e(_short(v))}</span>" for k, v in value.items()
-        )
-    if isinstance(value, list | tuple):
-        return "".join(f"<span class='pill'>{_e(_short(v))}</span>" for v in value)
-    if isinstance(value, float):
-        return _e(f"{value:.4g}")
-    return _e(_short(value))
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _is_count_table(value: Any) -> bool:
-    return (
-        isinstance(value, Mapping)
-        and bool(value)
-        and all(isinstance(row, Mapping) for row in value.values())
-        and all(isinstance(n, int) for row in value.values() for n in row.values())
-    )
-
-
-def _count_table(name: str, table: Mapping[str, Mapping[str, int]]) -> str:
-    columns = list(dict.fromkeys(c for row in table.values() for c in row))
-    head = "".join(f"<th class='num'>{_e(c)}</th>" for c in columns)
-    rows = []
-    for split, row in table.items():
-        cells = "".join(f"<td class='num'>{row.get(c, 0)}</td>" for c in columns)
-        rows.append(f"<tr><td>{_e(split)}</td>{cells}<td class='num'>{sum(row.values())}</td></tr>")
-    totals = "".join(
-        f"<td class='num'>{sum(r.get(c, 0) for r in table.values())}</td>" for c in columns
-    )
-    grand = sum(sum(r.values()) for r in table.values())
-    rows.append(f"<tr class='total'><td>total</td>{totals}<td class='num'>{grand}</td></tr>")
-    return (
-        f"<h3>{_e(name)}</h3><table><thead><tr><th></th>{head}<th class='num'>total</th></tr>"
-        f"</thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+    return f", chosen by {esc(method)}"
 
 
 def _example_tile(case: ExampleCase) -> str:
@@ -515,26 +410,12 @@ def _example_tile(case: ExampleCase) -> str:
         else "<span class='tag err'>wrong</span>"
     )
     top = sorted(case.probabilities.items(), key=lambda kv: -kv[1])[:3]
-    probs = " · ".join(f"P({_e(k)}) {v:.2f}" for k, v in top)
+    probs = " · ".join(f"P({esc(k)}) {v:.2f}" for k, v in top)
     lines = [
-        f"{tag} true <b>{_e(case.true_label)}</b>, called <b>{_e(case.predicted_label)}</b>",
+        f"{tag} true <b>{esc(case.true_label)}</b>, called <b>{esc(case.predicted_label)}</b>",
         probs,
-        _e(case.caption),
+        esc(case.caption),
     ]
     caption = "<br>".join(line for line in lines if line)
     alt = f"true {case.true_label}, predicted {case.predicted_label}"
-    return f"<div class='tile'>{_img(case.png, alt)}<div class='cap'>{caption}</div></div>"
-
-
-def _round_robin(idx: np.ndarray, margin: np.ndarray, strata: np.ndarray, n: int) -> list[int]:
-    """Up to ``n`` of ``idx``, most confident first, taking one per stratum in turn."""
-    queues = [
-        list(idx[strata[idx] == s][np.argsort(-margin[idx][strata[idx] == s], kind="stable")])
-        for s in np.unique(strata[idx])
-    ]
-    chosen: list[int] = []
-    while len(chosen) < n and any(queues):
-        for queue in queues:
-            if queue and len(chosen) < n:
-                chosen.append(int(queue.pop(0)))
-    return chosen
+    return f"<div class='tile'>{img(case.png, alt)}<div class='cap'>{caption}</div></div>"
