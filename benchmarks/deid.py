@@ -18,6 +18,7 @@ import random
 import shutil
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import pydicom
@@ -36,8 +37,8 @@ def _date(rng: random.Random) -> str:
     return f"{rng.randint(1940, 2022)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
 
 
-def _plant(ds: Dataset, rng: random.Random, patient: int) -> list[str]:
-    """Overwrite identifying attributes with fresh PHI; return the planted strings."""
+def _plant(ds: Dataset, rng: random.Random, patient: int) -> dict[str, str]:
+    """Overwrite identifying attributes with fresh PHI; return {what: planted string}."""
     name = f"{LAST[patient % 6]}{patient:04d}^{FIRST[patient % 5]}"
     phi = {
         "PatientName": name,
@@ -65,41 +66,49 @@ def _plant(ds: Dataset, rng: random.Random, patient: int) -> list[str]:
     ds.ReferencedImageSequence = Sequence([middle])
     block = ds.private_block(0x0009, "BENCH PHI", create=True)
     block.add_new(0x01, "LO", f"PRIV{patient:07d}")
-    phi["private"] = f"PRIV{patient:07d}"
-    phi["deep date"] = deep.ContentDate
-    return list(phi.values())
+    phi["private tag"] = f"PRIV{patient:07d}"
+    phi["date 3 deep"] = deep.ContentDate
+    return phi
 
 
-def build_corpus(root: Path, count: int, seed: int = 0) -> dict[Path, set[str]]:
+def build_corpus(root: Path, count: int, seed: int = 0) -> dict[Path, dict[str, str]]:
     """Write ``count`` files under ``root``; return, per file, the values that must not leak."""
     rng = random.Random(seed)
     templates = [pydicom.dcmread(get_testdata_file(name)) for name in TEMPLATES]
-    secrets: dict[Path, set[str]] = {}
+    secrets: dict[Path, dict[str, str]] = {}
     for index in range(count):
         ds = templates[index % len(templates)].copy()
         patient, study = index // 20, generate_uid()
         planted = _plant(ds, rng, patient)
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, generate_uid()
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        uids = [study, ds.SeriesInstanceUID, ds.SOPInstanceUID]
-        uids += [ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID]
+        planted["StudyInstanceUID"], planted["SeriesInstanceUID"] = study, ds.SeriesInstanceUID
+        planted["SOPInstanceUID"] = ds.SOPInstanceUID
+        planted["UID 1 deep"] = ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID
         path = root / f"p{patient:04d}" / f"{index:05d}.dcm"
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(path, enforce_file_format=True)
-        secrets[path] = set(planted + uids)
+        secrets[path] = planted
     return secrets
 
 
-def count_leaks(outputs: dict[Path, Path], secrets: dict[Path, set[str]]) -> tuple[int, int]:
-    """(values leaked, files with a leak): secrets found in output bytes outside pixel data."""
-    values = files = 0
+def count_leaks(
+    outputs: dict[Path, Path], secrets: dict[Path, dict[str, str]]
+) -> tuple[Counter[str], int]:
+    """({what: files where it leaked}, files with a leak), searching bytes outside pixel data."""
+    leaks: Counter[str] = Counter()
+    files = 0
     for src, out in outputs.items():
         data = out.read_bytes()
         pixels = pydicom.dcmread(out).get("PixelData") or b""
-        found = [s for s in secrets[src] if data.count(s.encode()) > pixels.count(s.encode())]
-        values += len(found)
+        found = [
+            what
+            for what, value in secrets[src].items()
+            if data.count(value.encode()) > pixels.count(value.encode())
+        ]
+        leaks.update(found)
         files += bool(found)
-    return values, files
+    return leaks, files
 
 
 def run_medlens(corpus: Path, out: Path) -> dict[Path, Path]:
@@ -139,19 +148,22 @@ def main() -> None:
     tools = {"medlens": run_medlens, "dicognito": run_dicognito}
     for name, run in tools.items():
         try:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             outputs = run(corpus, args.scratch / name)
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         except ImportError:
             print(f"{name}: not installed")
             continue
-        leaked, files = count_leaks(outputs, secrets)
+        leaks, files = count_leaks(outputs, secrets)
+        checked = sum(len(secrets[p]) for p in outputs)
         print(
-            f"{name}: {len(outputs)} files written in {seconds:.1f} s = "
-            f"{len(secrets) / seconds:.0f} files/s, {megabytes / seconds:.1f} MB/s; "
-            f"leaks: {leaked} values in {files} files "
-            f"(of {sum(len(secrets[p]) for p in outputs)} planted values checked)"
+            f"{name}: {len(outputs)} files written in {seconds:.1f} s wall ({cpu:.1f} s CPU) = "
+            f"{len(secrets) / seconds:.0f} files/s, {megabytes / seconds:.1f} MB/s wall; "
+            f"{len(secrets) / cpu:.0f} files/s per CPU second"
         )
+        print(f"{name}: leaks {sum(leaks.values())} of {checked} planted values, in {files} files")
+        for what, count in sorted(leaks.items()):
+            print(f"    {what}: leaked in {count} files")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from deid_phi import leaked
 
 from medlens.privacy import Deidentifier, DeidOptions
 
-MAX_BYTES = 300_000
+MAX_BYTES = 100_000
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # files deliberately invalid
 
 
