@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -82,3 +85,62 @@ def blobs() -> tuple[torch.Tensor, torch.Tensor]:
 def trained_tiny(blobs: tuple[torch.Tensor, torch.Tensor]) -> nn.Module:
     torch.manual_seed(0)
     return fit(TinyNet(), *blobs)
+
+
+def write_blob_dataset(root: Path, n: int = 160, size: int = 16) -> Path:
+    """PNG blobs (label "abnormal": a bright square) with a manifest: 60% train, 40% val."""
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    rows = ["path,label,patient_id,split"]
+    lo, hi = size // 4, 3 * size // 4
+    for i in range(n):
+        abnormal = i % 2 == 1
+        pixels = rng.normal(100, 30, (size, size))
+        if abnormal:
+            pixels[lo:hi, lo:hi] += 80
+        PILImage.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / f"img/{i}.png")
+        split = "train" if i < int(0.6 * n) else "val"
+        rows.append(f"img/{i}.png,{'abnormal' if abnormal else 'normal'},p{i},{split}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+def train_tiny_run(
+    manifest: Path, out: Path, *, model: str = "simple_cnn", epochs: int = 3
+) -> Path:
+    """A real run directory from medlens' own training loop (a few seconds on a CPU)."""
+    from medlens.config import parse_config
+    from medlens.training.run import train_run
+
+    config = parse_config(
+        {
+            "data": {"manifest": str(manifest)},
+            "model": {"name": model, "image_size": 16},
+            "epochs": epochs,
+            "batch_size": 32,
+            "optimizer": {"lr": 0.01},
+            "output_dir": str(out),
+        }
+    )
+    return train_run(config)
+
+
+@pytest.fixture(scope="session")
+def blob_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_blob_dataset(tmp_path_factory.mktemp("blobs"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, blob_manifest: Path) -> Path:
+    """A trained simple_cnn run; tests must copy it before writing into it."""
+    return train_tiny_run(blob_manifest, tmp_path_factory.mktemp("runs") / "tiny")
+
+
+@pytest.fixture
+def run_copy(tmp_path: Path, tiny_run: Path) -> Path:
+    """A private copy of the tiny run, free to export into."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_run, tmp_path / "run"))

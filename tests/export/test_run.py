@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medlens.errors import ExportError, ModelError
+from medlens.export import Tolerance
+from medlens.export.run import deployed_onnx, export_run
+from medlens.inference import Predictor
+from medlens.io import read_image
+
+pytest.importorskip("onnxruntime")
+
+
+def test_fp32_export_writes_verified_record(run_copy: Path) -> None:
+    result = export_run(run_copy)
+
+    record = json.loads((run_copy / "export.json").read_text())
+    assert result.model == run_copy / "model.onnx"
+    assert record["model"]["file"] == "model.onnx"
+    assert record["source_sha256"] == json.loads((run_copy / "model.json").read_text())["sha256"]
+    fp32 = record["verification"]["fp32"]
+    assert fp32["passed"] and fp32["max_abs_diff"] < 1e-4 and fp32["n_images"] == 64
+    assert record["preprocessing"]["spatial_size"] == [16, 16]
+    assert record["input"]["shape"] == ["batch", 1, 16, 16]
+    assert not [p for p in run_copy.iterdir() if p.name.startswith(".")]  # no staging left
+    assert deployed_onnx(run_copy) == run_copy / "model.onnx"
+
+
+def test_int8_export_is_deployed_and_keeps_auc(run_copy: Path) -> None:
+    result = export_run(run_copy, quantize="int8")
+
+    assert result.model.name == "model.int8.onnx"
+    int8 = result.verifications["int8"]
+    assert int8["passed"] and int8["label_agreement"] >= 0.97
+    assert int8["auc_change"] is not None and abs(int8["auc_change"]) <= 0.005
+    assert result.record["data"]["calibration_images"] == 96
+    assert result.model.stat().st_size < (run_copy / "model.onnx").stat().st_size
+
+
+def test_impossible_tolerance_refuses_and_writes_nothing(run_copy: Path) -> None:
+    before = sorted(p.name for p in run_copy.iterdir())
+    with pytest.raises(ExportError, match="export refused.*logit difference"):
+        export_run(run_copy, tolerance=Tolerance(max_abs_diff=0.0))
+    assert sorted(p.name for p in run_copy.iterdir()) == before
+
+
+def test_predictor_onnx_matches_torch(run_copy: Path, blob_manifest: Path) -> None:
+    images = [read_image(p) for p in sorted((blob_manifest.parent / "img").glob("1*.png"))[:8]]
+    assert Predictor.from_run(run_copy).engine == "torch"  # nothing exported yet
+    with pytest.raises(ModelError, match="medlens export"):
+        Predictor.from_run(run_copy, engine="onnx")
+    export_run(run_copy)
+
+    by_torch = Predictor.from_run(run_copy, engine="torch").predict(images)
+    auto = Predictor.from_run(run_copy)
+    assert auto.engine == "onnx"
+    by_onnx = auto.predict(images)
+    assert [p.engine for p in by_onnx] == ["onnx"] * 8
+    assert [p.label for p in by_onnx] == [p.label for p in by_torch]
+    for a, b in zip(by_onnx, by_torch, strict=True):
+        np.testing.assert_allclose(
+            list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-5
+        )
+
+
+def test_tampered_onnx_is_not_used(run_copy: Path) -> None:
+    export_run(run_copy)
+    with open(run_copy / "model.onnx", "ab") as stream:
+        stream.write(b"\0")
+    assert deployed_onnx(run_copy) is None
+    assert Predictor.from_run(run_copy).engine == "torch"
+
+
+def test_unknown_quantization_is_refused(run_copy: Path) -> None:
+    with pytest.raises(ExportError, match="unknown quantization"):
+        export_run(run_copy, quantize="fp16")  # type: ignore[arg-type]
