@@ -82,3 +82,13 @@ def test_header_claiming_huge_volume_is_refused_before_loading(tmp_path):
 def test_time_series_is_unsupported(tmp_path):
     with pytest.raises(UnsupportedFormatError, match="4D"):
         read_image(_save(np.zeros((3, 3, 3, 2), dtype=np.int16), tmp_path / "t.nii"))
+
+
+def test_writing_a_synthetic_image_keeps_spacing_and_narrows_int64(tmp_path):
+    from medlens.io import Image
+
+    image = Image(array=np.arange(24, dtype=np.int64).reshape(2, 3, 4), spacing=(3.0, 2.0, 0.5))
+    again = read_image(write_image(image, tmp_path / "s.nii.gz"))
+    assert again.spacing == (3.0, 2.0, 0.5)  # the identity affine was rescaled to the spacing
+    assert again.array.dtype == np.int32
+    np.testing.assert_array_equal(again.array, image.array)

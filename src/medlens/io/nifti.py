@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from medlens.errors import InvalidImageError, TruncatedImageError, UnsupportedFormatError
+from medlens.errors import (
+    ConfigError,
+    InvalidImageError,
+    TruncatedImageError,
+    UnsupportedFormatError,
+)
 from medlens.io.base import (
     DEFAULT_MAX_VOXELS,
     atomic_path,
@@ -123,19 +128,41 @@ def _to_array_order(affine: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def write_nifti(image: Image, path: str | Path) -> Path:
-    """Write ``image`` as NIfTI-1 (gzipped if ``path`` ends in ``.gz``), atomically."""
+    """Write ``image`` as NIfTI-1 (gzipped if ``path`` ends in ``.gz``), atomically.
+
+    The affine is written as is when its column lengths equal ``image.spacing``; otherwise
+    (e.g. an image built with the default identity affine) its columns are rescaled to it.
+    """
     import nibabel as nib
 
     path = Path(path)
     if image.is_rgb or image.array.ndim != image.ndim:
         raise UnsupportedFormatError(f"{path}: medlens writes only greyscale images as NIfTI")
-    array = image.array.T
-    if array.dtype == np.bool_:
-        array = array.astype(np.uint8)
-    affine = _to_array_order(np.asarray(image.affine, dtype=float), image.ndim)  # self-inverse
+    array = _nifti_dtype(image.array.T, path)
+    affine = _to_array_order(_affine_with_spacing(image), image.ndim)  # the swap is self-inverse
     nifti = nib.Nifti1Image(array, affine)
     nifti.header.set_xyzt_units("mm")
     nifti.header.set_intent("label" if image.kind == "label" else "none")
     with atomic_path(path) as tmp:
         nib.save(nifti, tmp)
     return path
+
+
+def _nifti_dtype(array: np.ndarray, path: Path) -> np.ndarray:
+    """NIfTI-friendly dtype: bool -> uint8, 64-bit integers -> int32 when the values fit."""
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    if array.dtype.kind in "iu" and array.dtype.itemsize == 8:
+        info = np.iinfo(np.int32)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            raise ConfigError(f"{path}: 64-bit integer values do not fit NIfTI's int32")
+        return array.astype(np.int32)
+    return array
+
+
+def _affine_with_spacing(image: Image) -> np.ndarray:
+    affine = np.array(image.affine, dtype=float)
+    lengths = np.linalg.norm(affine[:3, : image.ndim], axis=0)
+    if not np.allclose(lengths, image.spacing, rtol=1e-4):
+        affine[:3, : image.ndim] *= np.asarray(image.spacing) / np.where(lengths > 0, lengths, 1)
+    return affine
