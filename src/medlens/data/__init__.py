@@ -18,6 +18,7 @@ from medlens.data.build import build_manifest, open_source, prepare_dataset
 from medlens.data.fingerprint import compute_fingerprint, load_fingerprint, save_fingerprint
 from medlens.data.manifest import Manifest, Record, load_manifest
 from medlens.data.medmnist import MEDMNIST_SETS, download_medmnist, from_medmnist
+from medlens.data.reading import load_record_image
 from medlens.data.sources import (
     DEFAULT_PATIENT_REGEX,
     from_csv,
@@ -29,7 +30,7 @@ from medlens.data.sources import (
 from medlens.data.splits import assign_splits, patients_in_several_splits
 
 if TYPE_CHECKING:
-    from medlens.data.dataset import ManifestDataset, load_record_image
+    from medlens.data.dataset import ManifestDataset
 
 __all__ = [
     "DEFAULT_PATIENT_REGEX",
@@ -56,11 +57,9 @@ __all__ = [
     "save_fingerprint",
 ]
 
-_LAZY = {"ManifestDataset", "load_record_image"}
-
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
+    if name == "ManifestDataset":  # imports torch
         from medlens.data import dataset
 
         return getattr(dataset, name)

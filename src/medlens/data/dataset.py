@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,9 +27,8 @@ import torch
 from torch.utils.data import Dataset
 
 from medlens.data.manifest import Manifest, Record
-from medlens.data.medmnist import is_npz_item, load_npz_item
+from medlens.data.reading import load_record_image
 from medlens.errors import DatasetError
-from medlens.io.base import raster_affine
 from medlens.io.image import Image
 from medlens.transforms._threads import one_thread
 from medlens.transforms.augment import Augmentation
@@ -39,18 +37,6 @@ from medlens.transforms.preprocess import Preprocessing
 __all__ = ["CacheMode", "ManifestDataset", "load_record_image"]
 
 CacheMode = Literal["none", "memory", "disk"]
-
-
-def load_record_image(path: str, *, kind: Literal["scalar", "label"] = "scalar") -> Image:
-    """Read one manifest path (a file, or an ``file.npz#key/index`` item) into an Image."""
-    if is_npz_item(path):
-        array = load_npz_item(path)
-        spacing = (1.0,) * (array.ndim if array.ndim < 3 or array.shape[-1] > 4 else 2)
-        return Image(array, spacing, raster_affine(spacing), kind=kind, meta={"format": "npz"})
-    from medlens.io import read_image
-
-    image = read_image(path)
-    return image if image.kind == kind else replace(image, kind=kind)
 
 
 class ManifestDataset(Dataset):

@@ -47,7 +47,7 @@ def compute_fingerprint(
 
 
 def _image_statistics(manifest: Manifest, sample_size: int, seed: int) -> dict[str, Any]:
-    from medlens.data.dataset import load_record_image
+    from medlens.data.reading import load_record_image
 
     rng = np.random.default_rng(seed)
     count = min(sample_size, len(manifest))
