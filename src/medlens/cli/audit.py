@@ -83,26 +83,25 @@ def audit(
 
 
 def _print_table(records: list) -> None:
+    """A compact view; csv/jsonl carry every column (route, engine, input hash)."""
     from rich.table import Table
 
     table = Table(title=f"audit log ({len(records)} rows)")
-    for column in ("time", "request", "item", "route", "status", "reason", "model"):
-        table.add_column(column)
-    for column in ("label", "probability", "engine", "ms", "input sha256"):
-        table.add_column(column)
+    table.add_column("time (UTC)", no_wrap=True)
+    for column in ("request", "item", "status", "reason", "model", "label"):
+        table.add_column(column, overflow="fold")
+    table.add_column("p", justify="right")
+    table.add_column("ms", justify="right")
     for r in records:
         table.add_row(
-            r.time.isoformat(timespec="seconds"),
-            r.request_id[:12],
+            r.time.strftime("%m-%d %H:%M:%S"),
+            r.request_id[:8],
             "" if r.item is None else str(r.item),
-            r.route,
             str(r.status_code),
             r.reason or "",
             r.model_version or "",
             r.label or "",
             "" if r.probability is None else f"{r.probability:.3f}",
-            r.engine or "",
-            f"{r.latency_ms:.1f}",
-            (r.input_sha256 or "")[:16],
+            f"{r.latency_ms:.0f}",
         )
     console.print(table)

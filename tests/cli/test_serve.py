@@ -1,0 +1,149 @@
+"""``medlens serve``: safety checks, and a real process under concurrent load and SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("fastapi")
+
+from medlens.cli import app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory written with the training part's helpers (untrained tiny CNN)."""
+    import torch
+
+    from medlens.models import create_model
+    from medlens.training.card import write_card
+    from medlens.training.checkpoint import save_weights
+    from medlens.transforms.preprocess import Preprocessing
+
+    run = tmp_path_factory.mktemp("run")
+    torch.manual_seed(0)
+    kwargs = {"name": "simple_cnn", "num_classes": 1, "in_chans": 1, "image_size": 32}
+    sha = save_weights(create_model(**kwargs), run / "model.safetensors")
+    write_card(
+        run,
+        {
+            "architecture": "simple_cnn",
+            "create_model": kwargs,
+            "preprocessing": Preprocessing(spatial_size=(32, 32)).model_dump(mode="json"),
+            "classes": ["NORMAL", "PNEUMONIA"],
+            "task": "binary",
+            "threshold": 0.5,
+            "sha256": sha,
+        },
+    )
+    return run
+
+
+def test_refuses_a_public_address_without_token(run_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", str(run_dir), "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert "refusing to listen on 0.0.0.0 without an API token" in result.output
+
+
+def test_refuses_a_short_token(run_dir: Path, tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("short\n")
+    result = CliRunner().invoke(app, ["serve", str(run_dir), "--token-file", str(token)])
+    assert result.exit_code == 1 and "at least 16 characters" in result.output
+
+
+def test_refuses_weights_that_do_not_match(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir, bad)
+    (bad / "model.safetensors").write_bytes(b"not the weights")
+    result = CliRunner().invoke(app, ["serve", str(bad)])
+    assert result.exit_code == 1 and "sha256 does not match" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(base: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "medlens serve exited early"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("medlens serve did not become ready")
+
+
+def test_process_sigterm_finishes_in_flight_and_loses_no_audit_row(
+    run_dir: Path, tmp_path: Path, dicom_testfile
+) -> None:
+    import httpx
+
+    from medlens.serve import AuditStore
+
+    port, db = free_port(), tmp_path / "audit.sqlite"
+    options = f"--port {port} --db {db} --max-concurrency 1 --queue-size 32 --log-level warning"
+    command = [sys.executable, "-c", "from medlens.cli import app; app()", "serve", str(run_dir)]
+    command += options.split()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        data = dicom_testfile("CT_small.dcm").read_bytes()
+        responses: list[httpx.Response] = []
+        failures: list[Exception] = []
+        first = threading.Event()
+
+        def send() -> None:
+            try:
+                files = {"file": ("ct.dcm", data, "application/dicom")}
+                r = httpx.post(f"{base}/v1/predict?heatmap=true", files=files, timeout=60)
+                responses.append(r)
+                first.set()
+            except httpx.TransportError as exc:  # refused after SIGTERM: never accepted
+                failures.append(exc)
+
+        threads = [threading.Thread(target=send) for _ in range(12)]
+        for t in threads:
+            t.start()
+        assert first.wait(60)
+        process.send_signal(signal.SIGTERM)
+        answered_at_sigterm = len(responses)
+        for t in threads:
+            t.join(90)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert process.wait(60) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
+    assert [r.status_code for r in responses] == [200] * len(responses), (
+        tmp_path / "serve.log"
+    ).read_text()
+    assert len(responses) > answered_at_sigterm  # requests in flight at SIGTERM finished
+    store = AuditStore(f"sqlite:///{db}", create=False)
+    rows = store.read()
+    store.close()
+    assert sorted(r.request_id for r in rows) == sorted(r.json()["request_id"] for r in responses)
+    assert all(r.status_code == 200 and r.label for r in rows)
