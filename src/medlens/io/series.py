@@ -47,20 +47,26 @@ class SeriesInfo:
 
 def list_series(folder: str | Path) -> list[SeriesInfo]:
     """The image series in ``folder`` (searched recursively), largest first."""
+    return [info for info, _ in _scan(Path(folder))]
+
+
+def _scan(folder: Path) -> list[tuple[SeriesInfo, list[Dataset]]]:
+    """Each series of ``folder`` with the headers of its files (same order as ``files``)."""
     groups: dict[str, list[tuple[Path, Dataset]]] = {}
-    for path, ds in _headers(Path(folder)):
+    for path, ds in _headers(folder):
         groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
-    series = [
-        SeriesInfo(
+    series = []
+    for uid, items in groups.items():
+        first = items[0][1]
+        info = SeriesInfo(
             uid=uid,
-            modality=str(items[0][1].get("Modality", "OT")),
-            rows=int(items[0][1].get("Rows") or 0),
-            cols=int(items[0][1].get("Columns") or 0),
-            files=tuple(sorted(path for path, _ in items)),
+            modality=str(first.get("Modality", "OT")),
+            rows=int(first.get("Rows") or 0),
+            cols=int(first.get("Columns") or 0),
+            files=tuple(path for path, _ in items),
         )
-        for uid, items in groups.items()
-    ]
-    return sorted(series, key=lambda s: (-len(s.files), s.uid))
+        series.append((info, [ds for _, ds in items]))
+    return sorted(series, key=lambda item: (-len(item[0].files), item[0].uid))
 
 
 def read_series(
@@ -78,10 +84,10 @@ def read_series(
         max_voxels: refuse volumes larger than this before reading their pixels.
     """
     folder = Path(folder)
-    info = _pick_series(folder, list_series(folder), series_uid)
+    scanned = _scan(folder)
+    info, headers = scanned[_pick_series(folder, [s for s, _ in scanned], series_uid)]
     if len(info.files) == 1:
         return dataset_to_image(open_dataset(info.files[0]), info.files[0], max_voxels=max_voxels)
-    headers = [open_dataset(path, pixels=False) for path in info.files]
     check_size((len(headers), info.rows, info.cols), folder, max_voxels)
     order, step = _slice_order(folder, headers)
     first = _read_slice(info.files[order[0]], max_voxels)
@@ -129,9 +135,11 @@ def _headers(folder: Path) -> list[tuple[Path, Dataset]]:
     return found
 
 
-def _pick_series(folder: Path, series: list[SeriesInfo], uid: str | None) -> SeriesInfo:
+def _pick_series(folder: Path, series: list[SeriesInfo], uid: str | None) -> int:
+    """Index of the series to read: the one matching ``uid``, or the only one."""
     if uid is not None:
-        matches = [s for s in series if s.uid == uid] or [s for s in series if s.uid.endswith(uid)]
+        exact = [i for i, s in enumerate(series) if s.uid == uid]
+        matches = exact or [i for i, s in enumerate(series) if s.uid.endswith(uid)]
         if len(matches) == 1:
             return matches[0]
         problem = "matches no series" if not matches else "matches several series"
@@ -141,7 +149,7 @@ def _pick_series(folder: Path, series: list[SeriesInfo], uid: str | None) -> Ser
             f"{folder}: holds {len(series)} series; choose one with "
             f"read_series(folder, series_uid=...) or --series; {_listing(series)}"
         )
-    return series[0]
+    return 0
 
 
 def _listing(series: list[SeriesInfo]) -> str:
