@@ -172,3 +172,17 @@ def test_sequence_with_d_action_is_emptied(planted: Path, tmp_path: Path, key: b
     out = pydicom.dcmread(tmp_path / "out.dcm")
     assert len(out.PersonIdentificationCodeSequence) == 0
     assert b"EMP-1234567" not in (tmp_path / "out.dcm").read_bytes()
+
+
+def test_shifted_date_equal_to_another_original_is_not_a_leak(
+    planted: Path, tmp_path: Path, key: bytes
+) -> None:
+    import datetime as dt
+
+    offset = KeyedMapper(key).date_offset("MRN-4471-PHI")
+    ds = pydicom.dcmread(planted)
+    ds.ContentDate = (dt.date(2019, 3, 14) - dt.timedelta(days=offset)).strftime("%Y%m%d")
+    ds.save_as(planted, enforce_file_format=True)
+    result = run(planted, tmp_path / "out.dcm", key, dates="shift")
+    assert result.status == "done", result.reason
+    assert pydicom.dcmread(tmp_path / "out.dcm").ContentDate == "20190314"

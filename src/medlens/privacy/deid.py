@@ -144,7 +144,7 @@ class Deidentifier:
         apply_profile(ds, ctx)
         self._set_file_meta(ds, ctx)
         self._mark(ds)
-        return ctx.removed
+        return ctx.to_check()
 
     def _set_file_meta(self, ds: Dataset, ctx: ProfileContext) -> None:
         old = getattr(ds, "file_meta", None) or FileMetaDataset()

@@ -76,6 +76,11 @@ class ProfileContext:
     keep_private_safe: bool = False
     date_offset: int = 0
     removed: set[str] = field(default_factory=set)  # sensitive original values, for checks
+    produced: set[str] = field(default_factory=set)  # new values (shifted dates)
+
+    def to_check(self) -> set[str]:
+        """Original values that must not appear in the output (a shifted date may equal one)."""
+        return self.removed - self.produced
 
 
 def resolve_action(tag: int, vr: str, dates: DatePolicy) -> str:
@@ -171,6 +176,7 @@ def _shift_dates(elem: DataElement, ctx: ProfileContext) -> None:
         elem.value = None
     else:
         elem.value = shifted if len(shifted) > 1 else shifted[0]
+        ctx.produced.update(s[:8] for s in shifted if s is not None)
 
 
 def _apply(ds: Dataset, elem: DataElement, action: str, ctx: ProfileContext) -> None:
