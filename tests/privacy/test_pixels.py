@@ -94,3 +94,13 @@ def test_redaction_of_compressed_rgb(tmp_path: Path, dicom_testfile) -> None:
 def test_parse_region_rejects(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_region(text)
+
+
+def test_quarantine_path_can_be_anywhere(tmp_path: Path) -> None:
+    _ultrasound(tmp_path / "us.dcm")
+    deid = Deidentifier(b"k" * 32)
+    result = deid.deidentify_file(
+        tmp_path / "us.dcm", tmp_path / "out" / "o.dcm", quarantine=tmp_path / "q" / "1.dcm"
+    )
+    assert result.status == "quarantined" and result.output == (tmp_path / "q" / "1.dcm").as_posix()
+    assert (tmp_path / "q" / "1.dcm").exists() and not (tmp_path / "out").exists()

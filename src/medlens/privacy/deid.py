@@ -129,8 +129,11 @@ class Deidentifier:
 
     # --- datasets -------------------------------------------------------------------------
 
-    def deidentify_dataset(self, ds: Dataset) -> set[str]:
-        """De-identify ``ds`` and its file meta in place; return the sensitive values removed."""
+    def deidentify_dataset(self, ds: Dataset, *, pixels_cleaned: bool = False) -> set[str]:
+        """De-identify ``ds`` and its file meta in place; return the sensitive values removed.
+
+        ``pixels_cleaned`` records that burned-in text was redacted (code 113101).
+        """
         opts = self.options
         patient = (
             str(ds.get("PatientID", "") or "").strip()
@@ -143,7 +146,7 @@ class Deidentifier:
         ds.PatientID, ds.PatientName = pseudonym, f"ANON^{pseudonym}"
         apply_profile(ds, ctx)
         self._set_file_meta(ds, ctx)
-        self._mark(ds)
+        self._mark(ds, pixels_cleaned)
         return ctx.to_check()
 
     def _set_file_meta(self, ds: Dataset, ctx: ProfileContext) -> None:
@@ -163,7 +166,7 @@ class Deidentifier:
         ds.file_meta = meta
         ds.preamble = b"\0" * 128
 
-    def _mark(self, ds: Dataset) -> None:
+    def _mark(self, ds: Dataset, pixels_cleaned: bool) -> None:
         """Add PatientIdentityRemoved, the method text and codes (appended, never duplicated)."""
         opts = self.options
         names = [f"medlens {EDITION} Basic Application Confidentiality Profile"]
@@ -174,6 +177,9 @@ class Deidentifier:
         if opts.keep_private_safe:
             names.append("Retain Safe Private")
             codes.append("113111")
+        if pixels_cleaned:
+            names.append("Clean Pixel Data (burned-in text regions redacted)")
+            codes.append("113101")
         ds.PatientIdentityRemoved = "YES"
         ds.LongitudinalTemporalInformationModified = (
             "MODIFIED" if opts.dates == "shift" else "REMOVED"
@@ -230,9 +236,8 @@ class Deidentifier:
                 if dst is not None:
                     dst.unlink(missing_ok=True)
                 return FileResult(src_label, "", "failed", _reason(exc))
-        return FileResult(
-            src_label, dst.relative_to(root).as_posix(), outcome.status, outcome.reason
-        )
+        output = dst.relative_to(root) if dst.is_relative_to(root) else dst
+        return FileResult(src_label, output.as_posix(), outcome.status, outcome.reason)
 
     def _process(self, ds: Dataset) -> _Outcome:
         sop_class = str(
@@ -251,11 +256,7 @@ class Deidentifier:
             outcome = _Outcome("redacted", f"{risk}; regions redacted")
         elif risk:
             outcome = _Outcome("quarantined", risk)
-        outcome.removed = self.deidentify_dataset(ds)
-        if outcome.status == "redacted":
-            items = list(ds.DeidentificationMethodCodeSequence)
-            if "113101" not in {str(i.get("CodeValue", "")) for i in items}:
-                ds.DeidentificationMethodCodeSequence = Sequence([*items, _code_item("113101")])
+        outcome.removed = self.deidentify_dataset(ds, pixels_cleaned=outcome.status == "redacted")
         return outcome
 
     # --- trees ----------------------------------------------------------------------------
