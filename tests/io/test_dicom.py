@@ -210,3 +210,8 @@ def test_every_small_pydicom_data_file_reads_or_fails_cleanly(dicom_testfile):
         except MedlensError:
             refused += 1
     assert read > 60 and refused > 5
+
+
+def test_colour_multiframe_is_rgb(dicom_testfile):
+    image = read_image(dicom_testfile("SC_rgb_rle_2frame.dcm"))
+    assert image.array.shape == (2, 100, 100, 3) and image.ndim == 3 and image.is_rgb

@@ -43,7 +43,8 @@ class Image:
 
     @property
     def is_rgb(self) -> bool:
-        return self.array.ndim == 3 and len(self.spacing) == 2
+        """Colour pixels on a trailing channel axis (2D ``(rows, cols, C)`` or 3D frames)."""
+        return self.array.ndim == len(self.spacing) + 1
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:

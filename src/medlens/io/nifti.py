@@ -136,7 +136,7 @@ def write_nifti(image: Image, path: str | Path) -> Path:
     import nibabel as nib
 
     path = Path(path)
-    if image.is_rgb or image.array.ndim != image.ndim:
+    if image.array.ndim != image.ndim:  # colour or a channel axis
         raise UnsupportedFormatError(f"{path}: medlens writes only greyscale images as NIfTI")
     array = _nifti_dtype(image.array.T, path)
     affine = _to_array_order(_affine_with_spacing(image), image.ndim)  # the swap is self-inverse

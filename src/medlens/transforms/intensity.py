@@ -133,7 +133,7 @@ def display_array(
     Grey images go through ``window`` (``"auto"``: the file's window, else its VOI LUT, else
     percentiles); 8/16-bit colour images are scaled by their dtype's range.
     """
-    if image.is_rgb or (image.array.ndim == image.ndim + 1):
+    if image.is_rgb:
         top = 255.0 if image.array.dtype.itemsize == 1 else 65535.0
         return (image.array.astype(np.float32) / np.float32(top)).clip(0, 1)
     auto = window is None or (isinstance(window, str) and window.strip().lower() == "auto")
