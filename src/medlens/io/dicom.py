@@ -32,7 +32,15 @@ from medlens.io.image import Image
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["DicomReader", "dataset_to_image", "open_dataset", "read_dicom", "slice_geometry"]
+__all__ = [
+    "DicomReader",
+    "dataset_to_image",
+    "lps_affine",
+    "open_dataset",
+    "read_dicom",
+    "slice_geometry",
+    "sop_class_name",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +127,7 @@ def dataset_to_image(ds: Dataset, path: Path, *, max_voxels: int = DEFAULT_MAX_V
 def _check_pixels(ds: Dataset, path: Path, max_voxels: int) -> int:
     """Raise for missing, oversized, undecodable or truncated pixel data; return frame count."""
     if not any(key in ds for key in PIXEL_KEYWORDS):
-        kind = _sop_class_name(ds)
+        kind = sop_class_name(ds)
         raise NoPixelDataError(f"{path}: DICOM object has no pixel data ({kind})")
     frames = _frame_count(ds, path)
     rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
@@ -349,7 +357,7 @@ def lps_affine(
 ) -> np.ndarray:
     """Affine from array indices (slice, row, col) to RAS+ mm, from DICOM LPS geometry."""
     if orientation is None:
-        affine = np.diag([step_len(step), pixel_spacing[0], pixel_spacing[1], 1.0])
+        affine = np.diag([_step_length(step), pixel_spacing[0], pixel_spacing[1], 1.0])
         return affine
     along_row, along_col = orientation[:3], orientation[3:]
     normal = np.cross(along_row, along_col)
@@ -361,7 +369,7 @@ def lps_affine(
     return LPS_TO_RAS @ lps
 
 
-def step_len(step: np.ndarray | None) -> float:
+def _step_length(step: np.ndarray | None) -> float:
     return float(np.linalg.norm(step)) if step is not None else 1.0
 
 
@@ -374,7 +382,7 @@ def _geometry(ds: Dataset, frames: int) -> tuple[tuple[float, ...], np.ndarray, 
     if frames == 1:
         affine = affine[:, [1, 2, 0, 3]]  # indices (row, col, 0)
         return pixel, affine, meta
-    return (step_len(step), *pixel), affine, meta
+    return (_step_length(step), *pixel), affine, meta
 
 
 def _frame_step(ds: Dataset, frames: int, first: dict[str, Any]) -> np.ndarray | None:
@@ -393,7 +401,8 @@ def _frame_step(ds: Dataset, frames: int, first: dict[str, Any]) -> np.ndarray |
 # --- metadata ---------------------------------------------------------------------------
 
 
-def _sop_class_name(ds: Dataset) -> str:
+def sop_class_name(ds: Dataset) -> str:
+    """The SOP class's name, e.g. "CT Image Storage"."""
     from pydicom.uid import UID
 
     uid = ds.get("SOPClassUID")
@@ -405,7 +414,7 @@ def _base_meta(ds: Dataset, frames: int) -> dict[str, Any]:
     syntax = ds.file_meta.TransferSyntaxUID
     meta: dict[str, Any] = {
         "format": "DICOM",
-        "sop_class": _sop_class_name(ds),
+        "sop_class": sop_class_name(ds),
         "photometric": str(ds.get("PhotometricInterpretation", "")),
         "transfer_syntax": syntax.name,
         "transfer_syntax_uid": str(syntax),

@@ -48,14 +48,14 @@ def read_header(path: str | Path, *, show_phi: bool = False) -> dict[str, Any]:
     reader = detect_format(path)
     if reader.name != "DICOM":
         return {"format": reader.name}
-    from medlens.io.dicom import _sop_class_name, open_dataset
+    from medlens.io.dicom import open_dataset, sop_class_name
 
     ds = open_dataset(path, pixels=False)
     syntax = ds.file_meta.get("TransferSyntaxUID")
     out: dict[str, Any] = {
         "format": "DICOM",
         "modality": str(ds.get("Modality", "")),
-        "sop_class": _sop_class_name(ds),
+        "sop_class": sop_class_name(ds),
         "rows": int(ds.get("Rows") or 0),
         "cols": int(ds.get("Columns") or 0),
         "frames": int(ds.get("NumberOfFrames") or 1),
