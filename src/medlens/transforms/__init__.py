@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from medlens.transforms.augment import PRESETS, AugmentParams, Augmentation, apply_params
+    from medlens.transforms.augment import PRESETS, Augmentation, AugmentParams, apply_params
     from medlens.transforms.preprocess import (
         IMAGENET_MEAN,
         IMAGENET_STD,
@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AugmentParams",
+    "Augmentation",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PRESETS",
-    "AugmentParams",
-    "Augmentation",
     "Preprocessing",
     "apply_params",
     "preprocessing_from_dict",
