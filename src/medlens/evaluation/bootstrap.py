@@ -42,8 +42,8 @@ def resample_weights(
 ) -> Iterator[np.ndarray]:
     """Yield ``(b, n)`` blocks of bootstrap weights, ``n_resamples`` rows in all.
 
-    Within each stratum of ``m`` cases the weights are one multinomial draw of ``m``
-    (sampling ``m`` cases with replacement), so stratum sizes are kept exactly.
+    Within each stratum of ``m`` cases, ``m`` cases are drawn with replacement and a case's
+    weight is how often it was drawn, so stratum sizes are kept exactly.
     """
     if n_resamples < 1:
         raise EvaluationError(f"n_resamples must be at least 1, got {n_resamples}")
@@ -54,8 +54,14 @@ def resample_weights(
         b = min(chunk, n_resamples - start)
         weights = np.zeros((b, len(strata)))
         for idx in members:
-            weights[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=b)
+            weights[:, idx] = _draw_counts(rng, b, len(idx))
         yield weights
+
+
+def _draw_counts(rng: np.random.Generator, b: int, m: int) -> np.ndarray:
+    """``(b, m)``: how often each of ``m`` items is drawn in ``b`` samples of size ``m``."""
+    draws = rng.integers(0, m, size=(b, m)) + m * np.arange(b)[:, None]
+    return np.bincount(draws.ravel(), minlength=b * m).reshape(b, m)
 
 
 def bootstrap(
