@@ -141,8 +141,8 @@ def _headline(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
         cards.append(_card(label, name, metrics["metrics"][name], _ci_level(metrics)))
     counts = " · ".join(f"{n} {name}" for name, n in metrics["class_counts"].items())
     cards.append(
-        f"<div class='card'><div class='label'>Cases evaluated</div>"
-        f"<div class='value'>{metrics['n_cases']}</div><div class='ci'>{esc(counts)}</div></div>"
+        f"<div class='card'><div class='label'>Cases evaluated</div><div class='value'>"
+        f"{esc(metrics['n_cases'])}</div><div class='ci'>{esc(counts)}</div></div>"
     )
     return (
         "<section aria-label='Headline'><div class='cards'>"
@@ -184,7 +184,7 @@ def _per_class_table(metrics: Mapping[str, Any]) -> str:
             for m in shown
         )
         count = metrics["class_counts"][name]
-        rows.append(f"<tr><td><b>{esc(name)}</b></td><td class='num'>{count}</td>{cells}</tr>")
+        rows.append(f"<tr><td><b>{esc(name)}</b></td><td class='num'>{esc(count)}</td>{cells}</tr>")
     unit = "positives" if metrics["task"] == "multilabel" else "cases"
     return (
         "<section><h2>Per class</h2><p class='note'>One class against the rest.</p><table>"
