@@ -94,12 +94,12 @@ def export_run(
     predictor = Predictor.from_run(run_dir, engine="torch")
     model, card = predictor.model, predictor.card
     source = data if data is not None else run_dir / "manifest.csv"
-    verify_x, verify_y, split = _tensors(
+    verify_x, verify_y, split = split_tensors(
         source, predictor, (verify_split, "test"), max_verify, seed
     )
     calibration = None
     if quantize == "int8":
-        calibration = _tensors(source, predictor, ("train", ""), max_calibration, seed)[0]
+        calibration = split_tensors(source, predictor, ("train", ""), max_calibration, seed)[0]
     reference = collect_logits(model, verify_x.split(32))
     judge = _Judge(reference, verify_x, verify_y.numpy(), card, tolerance)
 
@@ -199,7 +199,7 @@ class _Judge:
 
 
 # -- data --------------------------------------------------------------------------------
-def _tensors(
+def split_tensors(
     source: str | Path,
     predictor: Any,
     splits: tuple[str, ...],

@@ -81,13 +81,11 @@ def verify(
     out = collect_logits(exported, batches)
     if ref.shape != out.shape:
         raise ExportError(f"exported model gives logits {out.shape}, PyTorch {ref.shape}")
-    ref_p = _probabilities(ref, task, temperature)
-    out_p = _probabilities(out, task, temperature)
-    agreement = float(
-        np.mean(_decisions(ref_p, task, threshold) == _decisions(out_p, task, threshold))
-    )
-    auc_ref = _auc(labels, ref_p, task)
-    auc_out = _auc(labels, out_p, task)
+    ref_p = class_probabilities(ref, task, temperature)
+    out_p = class_probabilities(out, task, temperature)
+    agreement = float(np.mean(decide(ref_p, task, threshold) == decide(out_p, task, threshold)))
+    auc_ref = auc_or_none(labels, ref_p, task)
+    auc_out = auc_or_none(labels, out_p, task)
     change = None if auc_ref is None or auc_out is None else auc_out - auc_ref
     diff = float(np.max(np.abs(ref - out)))
 
@@ -114,7 +112,7 @@ def verify(
     )
 
 
-def _probabilities(logits: np.ndarray, task: Task, temperature: float) -> np.ndarray:
+def class_probabilities(logits: np.ndarray, task: Task, temperature: float) -> np.ndarray:
     from medlens.training.outputs import probabilities
 
     return probabilities(torch.from_numpy(logits), task, temperature).double().numpy()
@@ -132,7 +130,7 @@ def collect_logits(model: LogitFn, batches: Iterable[torch.Tensor]) -> np.ndarra
     return np.concatenate(outputs)
 
 
-def _decisions(probs: np.ndarray, task: Task, threshold: Threshold) -> np.ndarray:
+def decide(probs: np.ndarray, task: Task, threshold: Threshold) -> np.ndarray:
     """Predicted labels: argmax (multiclass) or probability >= threshold (default 0.5)."""
     if task == "multiclass":
         return probs.argmax(axis=1)
@@ -140,7 +138,7 @@ def _decisions(probs: np.ndarray, task: Task, threshold: Threshold) -> np.ndarra
     return probs[:, 1] >= cut if task == "binary" else probs >= cut
 
 
-def _auc(labels: np.ndarray | None, probs: np.ndarray, task: Task) -> float | None:
+def auc_or_none(labels: np.ndarray | None, probs: np.ndarray, task: Task) -> float | None:
     """Macro AUC (one-vs-rest for multiclass); None without labels or when undefined."""
     if labels is None:
         return None
