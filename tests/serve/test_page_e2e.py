@@ -1,0 +1,120 @@
+"""End to end: the web page in a real headless Chromium (Debian's), against a live server.
+
+Needs ``pip install playwright`` (dev extra) and ``apt-get install -y chromium``; Playwright's
+own browser download is not used.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install -y chromium)"
+)
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live(make_settings) -> Iterator[tuple[str, object]]:
+    """The real app under uvicorn in a thread, on a free loopback port."""
+    import uvicorn
+
+    from medlens.serve import create_app
+
+    port = free_port()
+    app = create_app(make_settings(port=port))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if server.started and app.state.service.model.ready:
+            break
+        time.sleep(0.1)
+    assert app.state.service.model.ready
+    yield f"http://127.0.0.1:{port}", app
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture
+def page(live) -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page()
+        page.problems = []  # console errors (CSP violations included) and page errors
+        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+        page.on("pageerror", lambda e: page.problems.append(str(e)))
+        yield page
+        browser.close()
+
+
+def expected_label(run_dir: Path, path: Path) -> str:
+    from medlens import read_image
+    from medlens.inference import Predictor
+
+    return Predictor.from_run(run_dir).predict([read_image(path)])[0].label
+
+
+def upload(page, path: Path) -> None:
+    """Choose a file with the keyboard, as a user without a mouse would."""
+    page.locator("#status").evaluate("node => node.textContent = ''")
+    with page.expect_file_chooser() as chooser:
+        page.focus("#drop")
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(path))
+    sync_api.expect(page.locator("#status")).to_have_text("Done.", timeout=30_000)
+
+
+def test_upload_xray_and_dicom(page, live, run_dir: Path, xray_jpeg: Path, ct_dicom: Path):
+    base, app = live
+    page.goto(base)
+    version = app.state.service.model.version
+    sync_api.expect(page.locator("#model-info")).to_contain_text(f"version {version}")
+    sync_api.expect(page.locator("#intended-use")).to_contain_text("Intended use")
+
+    upload(page, xray_jpeg)
+    assert page.text_content("#label") == expected_label(run_dir, xray_jpeg)
+    assert page.locator("#bars li").count() == 2
+    assert "(predicted)" in page.text_content("#bars li.predicted")
+    heatmap, preview = page.locator("#heatmap"), page.locator("#preview")
+    sync_api.expect(heatmap).to_be_visible()
+    assert heatmap.get_attribute("src").startswith("data:image/png;base64,")
+    sizes = page.evaluate(
+        "[document.querySelector('#preview').naturalWidth,"
+        " document.querySelector('#heatmap').naturalWidth]"
+    )
+    assert sizes == [224, 224]
+    page.locator("#opacity").fill("20")
+    assert heatmap.evaluate("node => node.style.opacity") == "0.2"
+    page.locator("#show-heatmap").uncheck()
+    sync_api.expect(heatmap).to_be_hidden()
+    page.locator("#show-heatmap").check()
+    sync_api.expect(heatmap).to_be_visible()
+
+    upload(page, ct_dicom)
+    assert page.text_content("#label") == expected_label(run_dir, ct_dicom)
+    auto_src = preview.get_attribute("src")
+    page.select_option("#window", "lung")
+    sync_api.expect(page.locator("#status")).to_have_text("Done.", timeout=30_000)
+    sync_api.expect(preview).not_to_have_attribute("src", auto_src)
+
+    history = page.locator("#history li")
+    assert history.count() == 2
+    assert xray_jpeg.stem not in page.content()  # the file name never shows up
+    assert page.problems == []
+    rows = app.state.service.audit.read()
+    assert [r.route for r in rows] == ["/v1/predict", "/v1/predict", "/v1/preview"]
