@@ -118,3 +118,14 @@ def test_hippocampus_pairs_stay_aligned_under_augmentation(hippocampus: Path) ->
         )
         after = aug_image[aug_label > 0].mean() - aug_image[aug_label == 0].mean()
         assert after > 0.5 * before > 0
+
+
+def test_loader_workers_replay_the_same_batches(kermany_small: Manifest, tmp_path: Path) -> None:
+    from torch.utils.data import DataLoader
+
+    kwargs = {"augmentation": Augmentation.preset("light"), "cache": "disk", "cache_dir": tmp_path}
+    dataset = ManifestDataset(kermany_small, Preprocessing(spatial_size=(32, 32)), **kwargs)
+    serial = torch.cat([x for x, _ in DataLoader(dataset, batch_size=8)])
+    parallel = torch.cat([x for x, _ in DataLoader(dataset, batch_size=8, num_workers=2)])
+    torch.testing.assert_close(parallel, serial, rtol=0, atol=0)
+    assert len(list(tmp_path.rglob("*.npy"))) == len(kermany_small)

@@ -88,7 +88,7 @@ class Manifest:
         out: dict[str, Counter[str]] = {}
         for record in self.records:
             counter = out.setdefault(record.split or "unsplit", Counter())
-            counter.update(record.labels or ("(segmentation)",))
+            counter.update(record.labels or ("(label map)" if record.label_path else "(none)",))
         return {split: dict(sorted(c.items())) for split, c in sorted(out.items())}
 
     def to_csv(self, root: Path) -> str:
