@@ -83,7 +83,7 @@ def confusion_png(metrics: Mapping[str, Any]) -> bytes:
         pairs = zip(labels[:12], counts[:12], strict=True)
         panels = [(name, np.asarray(c), ["no", "yes"]) for name, c in pairs]
     else:
-        panels = [("Confusion matrix", np.asarray(counts), labels)]
+        panels = [("", np.asarray(counts), labels)]  # the report's heading names it
     ncols = min(len(panels), 4)
     nrows = -(-len(panels) // ncols)
     size = max(3.0, 0.5 * len(panels[0][2]) + 2.0)
