@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
+import pydicom
 import pytest
 from typer.testing import CliRunner
 
 from medlens.cli import app
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "privacy"))
-from deid_phi import planted_strings, write_planted  # noqa: E402
-
 runner = CliRunner()
+PHI = {
+    "PatientName": "DOE^JOHNATHAN",
+    "PatientID": "MRN-4471-PHI",
+    "AccessionNumber": "ACC-99812-X",
+    "InstitutionName": "ST ELSEWHERE HOSPITAL",
+    "StudyDescription": "CT CHEST FOR JOHNATHAN",
+    "StudyDate": "20190314",
+}
 
 
 @pytest.fixture
-def incoming(tmp_path: Path) -> Path:
+def incoming(tmp_path: Path, dicom_testfile) -> Path:
+    """A CT image with planted PHI, and an ultrasound copy (at risk of burned-in text)."""
     root = tmp_path / "incoming"
-    write_planted(root / "ct" / "1.dcm")
-    us = write_planted(root / "us" / "1.dcm")
-    us.Modality = "US"
-    del us.BurnedInAnnotation
-    us.save_as(root / "us" / "1.dcm", enforce_file_format=True)
+    ds = pydicom.dcmread(dicom_testfile("CT_small.dcm"))
+    for keyword, value in PHI.items():
+        setattr(ds, keyword, value)
+    (root / "ct").mkdir(parents=True)
+    ds.save_as(root / "ct" / "1.dcm", enforce_file_format=True)
+    ds.Modality = "US"
+    (root / "us").mkdir()
+    ds.save_as(root / "us" / "1.dcm", enforce_file_format=True)
     return root
 
 
@@ -47,7 +56,7 @@ def test_deid_with_key_file(incoming: Path, tmp_path: Path) -> None:
         if path.is_file():
             data = path.read_bytes()
             assert key_text.encode() not in data
-            assert not [s for s in planted_strings() if s.encode() in data], path
+            assert not [s for s in PHI.values() if s.encode() in data], path
     again = runner.invoke(
         app,
         ["deid", str(incoming), str(tmp_path / "out2"), "--key-file", str(key), "--dates", "shift"],

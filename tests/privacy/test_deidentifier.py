@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pydicom
 import pytest
-from deid_phi import PRIVATE_CREATOR, leaked, planted_strings, write_planted
 from pydicom.sequence import Sequence
 
 from medlens.privacy import Deidentifier, DeidOptions
@@ -20,15 +20,15 @@ def run(src: Path, dst: Path, key: bytes, **options: object):
 
 @pytest.mark.parametrize("dates", ["remove", "shift"])
 def test_no_planted_string_in_output_bytes(
-    planted: Path, tmp_path: Path, key: bytes, dates: str
+    phi: SimpleNamespace, planted: Path, tmp_path: Path, key: bytes, dates: str
 ) -> None:
     before = hashlib.sha256(planted.read_bytes()).hexdigest()
     result = run(planted, tmp_path / "out.dcm", key, dates=dates)
     assert result.status == "done", result.reason
     data = (tmp_path / "out.dcm").read_bytes()
-    assert [s for s in planted_strings() if s.encode() in data] == []
-    assert [s for s in planted_strings() if s.lower().encode() in data.lower()] == []
-    assert leaked(pydicom.dcmread(planted), tmp_path / "out.dcm") == set()
+    assert [s for s in phi.planted_strings() if s.encode() in data] == []
+    assert [s for s in phi.planted_strings() if s.lower().encode() in data.lower()] == []
+    assert phi.leaked(pydicom.dcmread(planted), tmp_path / "out.dcm") == set()
     assert hashlib.sha256(planted.read_bytes()).hexdigest() == before  # input untouched
 
 
@@ -137,8 +137,8 @@ def test_other_key_gives_other_pseudonyms(planted: Path, tmp_path: Path, key: by
     assert a.PatientID != b.PatientID and a.SOPInstanceUID != b.SOPInstanceUID
 
 
-def test_safe_private_allow_list(tmp_path: Path, key: bytes) -> None:
-    write_planted(tmp_path / "p.dcm")
+def test_safe_private_allow_list(phi: SimpleNamespace, tmp_path: Path, key: bytes) -> None:
+    phi.write_planted(tmp_path / "p.dcm")
     ds = pydicom.dcmread(tmp_path / "p.dcm")
     block = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
     block.add_new(0x0C, "IS", "1000")  # b value: safe
@@ -149,7 +149,7 @@ def test_safe_private_allow_list(tmp_path: Path, key: bytes) -> None:
     kept = pydicom.dcmread(tmp_path / "keep.dcm")
     assert kept.private_block(0x0019, "SIEMENS MR HEADER")[0x0C].value == "1000"
     assert b"NOT-ON-THE-LIST" not in (tmp_path / "keep.dcm").read_bytes()
-    assert PRIVATE_CREATOR.encode() not in (tmp_path / "keep.dcm").read_bytes()
+    assert phi.PRIVATE_CREATOR.encode() not in (tmp_path / "keep.dcm").read_bytes()
     assert not any(e.tag.is_private for e in pydicom.dcmread(tmp_path / "drop.dcm").iterall())
 
 

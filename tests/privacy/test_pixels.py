@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pydicom
 import pytest
-from deid_phi import planted_dataset
 
 from medlens.errors import ConfigError
 from medlens.privacy import Deidentifier, DeidOptions, burned_in_risk, parse_region
@@ -27,8 +27,8 @@ from medlens.privacy import Deidentifier, DeidOptions, burned_in_risk, parse_reg
         ({"BurnedInAnnotation": None}, False),
     ],
 )
-def test_burned_in_risk(changes: dict, at_risk: bool) -> None:
-    ds = planted_dataset()
+def test_burned_in_risk(phi: SimpleNamespace, changes: dict, at_risk: bool) -> None:
+    ds = phi.planted_dataset()
     for keyword, value in changes.items():
         if value is None:
             del ds[keyword]
@@ -37,37 +37,36 @@ def test_burned_in_risk(changes: dict, at_risk: bool) -> None:
     assert (burned_in_risk(ds) is not None) == at_risk
 
 
-def test_no_pixels_no_risk() -> None:
-    ds = planted_dataset()
+def test_no_pixels_no_risk(phi: SimpleNamespace) -> None:
+    ds = phi.planted_dataset()
     ds.BurnedInAnnotation = "YES"
     del ds.PixelData
     assert burned_in_risk(ds) is None
 
 
-def _ultrasound(path: Path) -> None:
-    ds = planted_dataset()
+@pytest.fixture
+def ultrasound(phi: SimpleNamespace, tmp_path: Path) -> Path:
+    """A planted-PHI image marked as ultrasound, without BurnedInAnnotation."""
+    ds = phi.planted_dataset()
     ds.Modality = "US"
     del ds.BurnedInAnnotation
-    ds.save_as(path, enforce_file_format=True)
+    ds.save_as(tmp_path / "us.dcm", enforce_file_format=True)
+    return tmp_path / "us.dcm"
 
 
-def test_at_risk_file_is_quarantined_with_header_deidentified(tmp_path: Path) -> None:
-    _ultrasound(tmp_path / "us.dcm")
-    result = Deidentifier(b"k" * 32).deidentify_file(
-        tmp_path / "us.dcm", tmp_path / "out" / "us.dcm"
-    )
+def test_at_risk_file_is_quarantined_with_header_deidentified(
+    ultrasound: Path, tmp_path: Path
+) -> None:
+    result = Deidentifier(b"k" * 32).deidentify_file(ultrasound, tmp_path / "out" / "us.dcm")
     assert result.status == "quarantined" and "ultrasound" in result.reason
     assert result.output == "quarantine/us.dcm" and not (tmp_path / "out" / "us.dcm").exists()
     assert b"JOHNATHAN" not in (tmp_path / "out" / "quarantine" / "us.dcm").read_bytes()
 
 
-def test_redaction_blanks_regions_of_at_risk_images(tmp_path: Path) -> None:
-    _ultrasound(tmp_path / "us.dcm")
-    original = pydicom.dcmread(tmp_path / "us.dcm").pixel_array
+def test_redaction_blanks_regions_of_at_risk_images(ultrasound: Path, tmp_path: Path) -> None:
+    original = pydicom.dcmread(ultrasound).pixel_array
     options = DeidOptions(redact=(parse_region("0,0,8,2"), parse_region("10,10,16,16")))
-    result = Deidentifier(b"k" * 32, options).deidentify_file(
-        tmp_path / "us.dcm", tmp_path / "r.dcm"
-    )
+    result = Deidentifier(b"k" * 32, options).deidentify_file(ultrasound, tmp_path / "r.dcm")
     assert result.status == "redacted"
     ds = pydicom.dcmread(tmp_path / "r.dcm")
     pixels = ds.pixel_array
@@ -96,11 +95,10 @@ def test_parse_region_rejects(text: str) -> None:
         parse_region(text)
 
 
-def test_quarantine_path_can_be_anywhere(tmp_path: Path) -> None:
-    _ultrasound(tmp_path / "us.dcm")
+def test_quarantine_path_can_be_anywhere(ultrasound: Path, tmp_path: Path) -> None:
     deid = Deidentifier(b"k" * 32)
     result = deid.deidentify_file(
-        tmp_path / "us.dcm", tmp_path / "out" / "o.dcm", quarantine=tmp_path / "q" / "1.dcm"
+        ultrasound, tmp_path / "out" / "o.dcm", quarantine=tmp_path / "q" / "1.dcm"
     )
     assert result.status == "quarantined" and result.output == (tmp_path / "q" / "1.dcm").as_posix()
     assert (tmp_path / "q" / "1.dcm").exists() and not (tmp_path / "out").exists()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pydicom
 import pytest
-from deid_phi import planted_strings, write_planted
 from pydicom.uid import generate_uid
 
 from medlens.errors import ConfigError
@@ -24,7 +24,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def study(tmp_path: Path) -> Path:
+def study(phi: SimpleNamespace, tmp_path: Path) -> Path:
     """Two series of one study, series 2 referencing the instances of series 1, in a folder
     named after the patient; plus a text file and a garbled DICOM file."""
     root = tmp_path / "DOE_JOHNATHAN"
@@ -32,7 +32,7 @@ def study(tmp_path: Path) -> Path:
     s1, s2 = generate_uid(), generate_uid()
     first = [generate_uid() for _ in range(3)]
     for i, uid in enumerate(first):
-        write_planted(
+        phi.write_planted(
             root / "s1" / f"{i}.dcm",
             study_uid=study_uid,
             series_uid=s1,
@@ -40,7 +40,7 @@ def study(tmp_path: Path) -> Path:
             frame_uid=frame_uid,
         )
     for i, uid in enumerate(first):
-        write_planted(
+        phi.write_planted(
             root / "s2" / f"{i}.dcm",
             study_uid=study_uid,
             series_uid=s2,
@@ -73,7 +73,7 @@ def test_study_links_stay_consistent(study: Path, tmp_path: Path) -> None:
         assert ref.ReferencedImageSequence[0].ReferencedSOPInstanceUID == target.SOPInstanceUID
 
 
-def test_report_and_outputs(study: Path, tmp_path: Path) -> None:
+def test_report_and_outputs(phi: SimpleNamespace, study: Path, tmp_path: Path) -> None:
     before = tree_digest(study)
     out = tmp_path / "out"
     results = Deidentifier(b"k" * 32).deidentify_tree(study, out)
@@ -85,11 +85,11 @@ def test_report_and_outputs(study: Path, tmp_path: Path) -> None:
     assert status["s2/broken.dcm"] == "failed"
     assert sum(s == "done" for s in status.values()) == 6
     report_text = (out / "deid_report.csv").read_text()
-    for text in planted_strings():
+    for text in phi.planted_strings():
         assert text not in report_text
     for path in out.rglob("*.dcm"):
         data = path.read_bytes()
-        assert not [s for s in planted_strings() if s.encode() in data], path
+        assert not [s for s in phi.planted_strings() if s.encode() in data], path
     assert not list(out.rglob("*.tmp")) and not (out / "notes.txt").exists()
 
 
