@@ -80,6 +80,7 @@ class ModelConfig(_Strict):
     in_chans: int = Field(1, ge=1)
     image_size: int = Field(28, ge=8)
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    options: dict[str, Any] = Field(default_factory=dict)  # model-specific create_model kwargs
     freeze: FreezeConfig = FreezeConfig()
 
 

@@ -46,3 +46,23 @@ app.command("deid")(_deid.deid)
 from medlens.cli import data as _data  # noqa: E402
 
 app.command("data")(_data.data)
+from medlens.cli import demo as _demo  # noqa: E402
+from medlens.cli import evaluate as _evaluate  # noqa: E402
+from medlens.cli import predict as _predict  # noqa: E402
+from medlens.cli import train as _train  # noqa: E402
+
+app.command("train")(_train.train)
+app.command("evaluate")(_evaluate.evaluate)
+app.command("predict")(_predict.predict)
+app.command("demo")(_demo.demo)
+from medlens.cli import export as _export  # noqa: E402
+
+app.command("export")(_export.export)
+from medlens.cli import distill as _distill  # noqa: E402
+from medlens.cli import prune as _prune  # noqa: E402
+
+app.command("prune")(_prune.prune)
+app.command("distill")(_distill.distill)
+from medlens.cli import explain as _explain  # noqa: E402
+
+app.command("explain")(_explain.explain)

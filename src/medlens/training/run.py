@@ -13,6 +13,7 @@ Run directory::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,18 +55,27 @@ class _Parts:
 
 
 def train_run(
-    config: TrainConfig, *, resume: str | Path | None = None, console: Any = None
+    config: TrainConfig | None = None,
+    *,
+    resume: str | Path | None = None,
+    console: Any = None,
+    callbacks: Sequence[Any] = (),
 ) -> Path:
-    """Train as ``config`` says (or continue ``resume``); return the run directory."""
+    """Train as ``config`` says, or continue the run directory ``resume``; return its path.
+
+    ``callbacks`` run first, in every process (e.g. pruning masks, a distillation loss).
+    """
     if resume is not None:
         config = _resume_config(Path(resume))
+    elif config is None:
+        raise ConfigError("train_run needs a config, or a run directory to resume")
     run_dir = Path(config.output_dir)
     dist = init_distributed()
     seed_everything(config.seed, deterministic=config.deterministic)
     manifest = build_manifest(config)
     if dist.is_main and resume is None:
         _start_run_dir(run_dir, config, manifest)
-    parts = _build(config, manifest, run_dir, dist, console)
+    parts = _build(config, manifest, run_dir, dist, console, callbacks)
     if resume is not None:
         parts.trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT))
     parts.trainer.fit()
@@ -141,7 +151,12 @@ def _has_native_bf16(device: torch.device) -> bool:
 
 
 def _build(
-    config: TrainConfig, manifest: Any, run_dir: Path, dist: DistContext, console: Any
+    config: TrainConfig,
+    manifest: Any,
+    run_dir: Path,
+    dist: DistContext,
+    console: Any,
+    extra_callbacks: Sequence[Any] = (),
 ) -> _Parts:
     from medlens.models import create_model
     from medlens.models.finetune import freeze_backbone
@@ -154,6 +169,7 @@ def _build(
         "in_chans": config.model.in_chans,
         "image_size": config.model.image_size,
         "drop_rate": config.model.drop_rate,
+        **config.model.options,
     }
     pretrained = config.model.pretrained
     model = create_model(**create_kwargs, pretrained=str(pretrained) if pretrained else False)
@@ -182,11 +198,11 @@ def _build(
     optimizer = build_optimizer(model, config.optimizer)
     steps = len(loaders[0])
     schedule = LRSchedule(optimizer, config.schedule, epochs=config.epochs, steps_per_epoch=steps)
-    callbacks = []
+    callbacks = list(extra_callbacks)
     if dist.is_main:
-        callbacks = [
-            CheckpointCallback(run_dir / CHECKPOINT),
+        callbacks += [  # metrics before the checkpoint: resume drops lines past it
             JsonlLogger(run_dir / "metrics.jsonl"),
+            CheckpointCallback(run_dir / CHECKPOINT),
             TensorBoardLogger(run_dir / "tb"),
             ProgressCallback(steps, console=console),
         ]

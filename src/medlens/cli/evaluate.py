@@ -1,0 +1,46 @@
+"""``medlens evaluate``: metrics with confidence intervals and an HTML report for a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from medlens.cli._common import console, handle_errors
+
+HEADLINE = ("roc_auc", "accuracy", "sensitivity", "specificity", "balanced_accuracy")
+
+
+@handle_errors
+def evaluate(
+    run: Path = typer.Argument(..., help="Run directory written by medlens train."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Other data: manifest, class folders or .npz (default: the run's)."
+    ),
+    split: str = typer.Option("test", "--split", help="Split to evaluate."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for CIs."),
+) -> None:
+    """Write eval/<split>/metrics.json, predictions.csv and report.html for a run.
+
+    Examples:
+
+        medlens evaluate runs/pneumonia
+
+        medlens evaluate runs/pneumonia --data other_hospital/ --split test
+    """
+    import json
+
+    from medlens.pipeline import evaluate_run
+
+    out = evaluate_run(run, data=data, split=split, n_bootstrap=bootstrap)
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    for name in HEADLINE:
+        m = metrics.get(name) or {}
+        if m.get("value") is not None:
+            ci = (
+                f" (95% CI {m['ci_low']:.3f}-{m['ci_high']:.3f})"
+                if m.get("ci_low") is not None
+                else ""
+            )
+            console.print(f"{name:>18}: {m['value']:.3f}{ci}")
+    console.print(f"report: [bold]{out / 'report.html'}[/]")

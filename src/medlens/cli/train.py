@@ -1,0 +1,92 @@
+"""``medlens train``: train a classifier from a YAML config or a few flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from medlens.cli._common import console, handle_errors
+from medlens.errors import ConfigError
+
+
+@handle_errors
+def train(
+    config: Path | None = typer.Argument(
+        None, help="YAML config (see configs/).", show_default=False
+    ),
+    data: str | None = typer.Option(
+        None, "--data", help="Class folders, MedMNIST .npz, CSV or manifest.csv."
+    ),
+    model: str | None = typer.Option(None, "--model", help="Model name (medlens models)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1),
+    image_size: int | None = typer.Option(None, "--image-size", min=8),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    lr: float | None = typer.Option(None, "--lr", min=0.0),
+    pretrained: bool = typer.Option(False, "--pretrained", help="Start from ImageNet weights."),
+    weights: Path | None = typer.Option(None, "--weights", help="Start from a local weight file."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Run directory to create."),
+    seed: int | None = typer.Option(None, "--seed"),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Continue this run from its last checkpoint."
+    ),
+) -> None:
+    """Train a classifier and write a run directory (weights, model.json, metrics).
+
+    Examples:
+
+        medlens train configs/pneumoniamnist.yaml -o runs/pneumonia
+
+        medlens train --data chest_xray/ --model efficientnet_lite0 --pretrained --image-size 128
+
+        medlens train --resume runs/pneumonia
+    """
+    from medlens.training.run import train_run
+
+    flags = _overrides(
+        data=data, model=model, epochs=epochs, image_size=image_size, batch_size=batch_size,
+        lr=lr, pretrained=pretrained, weights=weights, output=output, seed=seed,
+    )  # fmt: skip
+    if resume is not None:
+        if config is not None or flags:
+            raise ConfigError("--resume continues a run as it was: give no config or flags")
+        run_dir = train_run(None, resume=resume, console=console)  # type: ignore[arg-type]
+    else:
+        run_dir = train_run(build_config(config, flags), console=console)
+    console.print(f"run written to [bold]{run_dir}[/]")
+    console.print(f"next: medlens evaluate {run_dir}")
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    """Flags given on the command line, as dotted config keys."""
+    keys = {
+        "data": "data.source", "model": "model.name", "epochs": "epochs",
+        "image_size": "model.image_size", "batch_size": "batch_size", "lr": "optimizer.lr",
+        "output": "output_dir", "seed": "seed",
+    }  # fmt: skip
+    out = {keys[k]: str(v) if isinstance(v, Path) else v for k, v in values.items() if k in keys}
+    out = {k: v for k, v in out.items() if v is not None}
+    if values["pretrained"] and values["weights"] is not None:
+        raise ConfigError("give --pretrained (ImageNet) or --weights PATH, not both")
+    if values["pretrained"]:
+        out["model.pretrained"] = "imagenet"
+    elif values["weights"] is not None:
+        out["model.pretrained"] = str(values["weights"])
+    return out
+
+
+def build_config(config: Path | None, flags: dict[str, Any]) -> Any:
+    """A config file with flags on top, or flags alone (``--data`` is then required)."""
+    from medlens.config import load_config, parse_config, set_dotted
+
+    if config is not None:
+        if "data.source" in flags:
+            flags = {"data.manifest": None, **flags}
+        return load_config(config, **flags)
+    if "data.source" not in flags:
+        raise ConfigError("give a config file or --data")
+    data: dict[str, Any] = {}
+    for key, value in flags.items():
+        set_dotted(data, key, value)
+    return parse_config(data, source="command-line flags")
