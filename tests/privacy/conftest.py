@@ -154,6 +154,13 @@ def planted_dataset(
     ds.DateOfLastCalibration = ["20180101", "20181231"]
     ds.OtherPatientIDsSequence = Sequence([_item(PatientID="OTHER-ID-7788")])
     ds.RequestAttributesSequence = Sequence([_item(RequestedProcedureID="REQ-55443")])
+    ds.ProcedureCodeSequence = Sequence(  # a sequence the table does not list
+        [
+            _item(
+                CodeValue="CTCHEST", CodeMeaning="CT CHEST", InstitutionName="ST ELSEWHERE HOSPITAL"
+            )
+        ]
+    )
     ds.ReferencedImageSequence = _nested(referenced_uid or generate_uid(), depth=4)
     icon = _item(Rows=2, Columns=2, BitsAllocated=8, SamplesPerPixel=1)
     icon.PixelData = b"JOHNATHAN!"[:4]

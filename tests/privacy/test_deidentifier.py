@@ -49,6 +49,8 @@ def test_structure_after_deidentification(planted: Path, tmp_path: Path, key: by
     for emptied in ("AccessionNumber", "StudyDate", "ReferringPhysicianName", "StudyID"):
         assert emptied in ds and not ds[emptied].value
     assert ds.InstitutionName == "ANONYMIZED"  # X/Z/D -> D with a dummy of the VR
+    code = ds.ProcedureCodeSequence[0]  # an unlisted sequence: kept, its items processed
+    assert code.CodeValue == "CTCHEST" and code.InstitutionName == "ANONYMIZED"
 
 
 def test_deidentification_attributes(planted: Path, tmp_path: Path, key: bytes) -> None:
