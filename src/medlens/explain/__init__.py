@@ -15,6 +15,8 @@ from medlens.explain.overlay import overlay_png, relevant_slices
 from medlens.explain.run import (
     GALLERY_CATEGORIES,
     Explanation,
+    SavedExplanation,
+    explain_files,
     explain_images,
     gallery,
     output_stems,
@@ -27,7 +29,9 @@ __all__ = [
     "METHODS",
     "Explainer",
     "Explanation",
+    "SavedExplanation",
     "explain",
+    "explain_files",
     "explain_images",
     "gallery",
     "output_stems",

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from medlens.errors import ConfigError
+from medlens.errors import ConfigError, DatasetError
 from medlens.explain.cam import DEFAULT_METHOD, Explainer, Method
 from medlens.explain.overlay import overlay_png
 from medlens.io import Image
@@ -59,6 +59,17 @@ class Explanation:
         return overlay_png(self.display, self.display_heatmap, self.title)
 
 
+@dataclass(frozen=True)
+class SavedExplanation:
+    """Where one explanation was written, and what it explains."""
+
+    overlay: Path
+    heatmap: Path
+    label: str
+    target: str
+    probability: float
+
+
 def explain_images(
     predictor: Any,
     images: Sequence[Image],
@@ -83,6 +94,44 @@ def explain_images(
             display, display_heatmap = _display(image, tensor[0], heatmap, predictor.preprocessing)
             results.append(
                 Explanation(heatmap, display, display_heatmap, prediction, classes[index], method)
+            )
+    return results
+
+
+def explain_files(
+    run_dir: str | Path,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    method: Method = DEFAULT_METHOD,
+    target: str | int | None = None,
+    target_layer: str | None = None,
+    chunk: int = 16,
+) -> list[SavedExplanation]:
+    """Explain every image under ``inputs`` with the run's model; write overlays and heatmaps.
+
+    Folders are searched recursively; a volume given to a 2D model is reduced to its middle
+    slice (as ``medlens predict`` does). Files: ``<name>.<method>.png`` and ``.npy``.
+    """
+    from medlens.inference import Predictor
+    from medlens.io import read_image
+    from medlens.pipeline import find_images
+
+    predictor = Predictor.from_run(run_dir)
+    paths = list(find_images(inputs))
+    if not paths:
+        raise DatasetError(f"no images found in {', '.join(str(p) for p in inputs)}")
+    results = []
+    for start in range(0, len(paths), chunk):
+        images = [_for_model(read_image(p), predictor) for p in paths[start : start + chunk]]
+        explained = explain_images(
+            predictor, images, method=method, target=target, target_layer=target_layer
+        )
+        for stem, item in zip(output_stems(images, method), explained, strict=True):
+            png, npy = save_explanation(item, out_dir, stem)
+            probability = item.prediction.probabilities.get(item.target, float("nan"))
+            results.append(
+                SavedExplanation(png, npy, item.prediction.label, item.target, probability)
             )
     return results
 
@@ -146,6 +195,14 @@ def gallery(
     picked = [images[i] for _, i in chosen]
     explained = explain_images(predictor, picked, method=method)
     return [(category, e.overlay_png()) for (category, _), e in zip(chosen, explained, strict=True)]
+
+
+def _for_model(image: Image, predictor: Any) -> Image:
+    """The middle slice of a volume given to a 2D model."""
+    size = getattr(predictor.preprocessing, "spatial_size", None)
+    if image.ndim == 3 and size is not None and len(size) == 2:
+        return image.with_array(image.array[image.array.shape[0] // 2], spacing=image.spacing[1:])
+    return image
 
 
 def _category(is_positive: bool, called_positive: bool) -> str | None:
