@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,18 @@ from medlens.io import read_image
 pytest.importorskip("onnxruntime")
 
 
-def test_fp32_export_writes_verified_record(run_copy: Path) -> None:
-    result = export_run(run_copy)
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
+    """A copy of the tiny run with a verified fp32 export (read-only for the tests)."""
+    # same depth below the pytest base folder as tiny_run: its manifest's relative paths hold
+    run = Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp("exported") / "run"))
+    export_run(run)
+    return run
 
+
+def test_fp32_export_writes_verified_record(exported: Path) -> None:
+    run_copy = exported
     record = json.loads((run_copy / "export.json").read_text())
-    assert result.model == run_copy / "model.onnx"
     assert record["model"]["file"] == "model.onnx"
     assert record["source_sha256"] == json.loads((run_copy / "model.json").read_text())["sha256"]
     fp32 = record["verification"]["fp32"]
@@ -48,15 +56,16 @@ def test_impossible_tolerance_refuses_and_writes_nothing(run_copy: Path) -> None
     assert sorted(p.name for p in run_copy.iterdir()) == before
 
 
-def test_predictor_onnx_matches_torch(run_copy: Path, blob_manifest: Path) -> None:
-    images = [read_image(p) for p in sorted((blob_manifest.parent / "img").glob("1*.png"))[:8]]
-    assert Predictor.from_run(run_copy).engine == "torch"  # nothing exported yet
+def test_without_export_auto_is_torch_and_onnx_is_refused(tiny_run: Path) -> None:
+    assert Predictor.from_run(tiny_run).engine == "torch"
     with pytest.raises(ModelError, match="medlens export"):
-        Predictor.from_run(run_copy, engine="onnx")
-    export_run(run_copy)
+        Predictor.from_run(tiny_run, engine="onnx")
 
-    by_torch = Predictor.from_run(run_copy, engine="torch").predict(images)
-    auto = Predictor.from_run(run_copy)
+
+def test_predictor_onnx_matches_torch(exported: Path, blob_manifest: Path) -> None:
+    images = [read_image(p) for p in sorted((blob_manifest.parent / "img").glob("1*.png"))[:8]]
+    by_torch = Predictor.from_run(exported, engine="torch").predict(images)
+    auto = Predictor.from_run(exported)
     assert auto.engine == "onnx"
     by_onnx = auto.predict(images)
     assert [p.engine for p in by_onnx] == ["onnx"] * 8
@@ -67,8 +76,8 @@ def test_predictor_onnx_matches_torch(run_copy: Path, blob_manifest: Path) -> No
         )
 
 
-def test_tampered_onnx_is_not_used(run_copy: Path) -> None:
-    export_run(run_copy)
+def test_tampered_onnx_is_not_used(exported: Path, tmp_path: Path) -> None:
+    run_copy = Path(shutil.copytree(exported, tmp_path / "run"))
     with open(run_copy / "model.onnx", "ab") as stream:
         stream.write(b"\0")
     assert deployed_onnx(run_copy) is None
