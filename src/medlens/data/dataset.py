@@ -29,7 +29,6 @@ from torch.utils.data import Dataset
 from medlens.data.manifest import Manifest, Record
 from medlens.data.reading import load_record_image
 from medlens.errors import DatasetError
-from medlens.io.image import Image
 from medlens.transforms._threads import one_thread
 from medlens.transforms.augment import Augmentation
 from medlens.transforms.preprocess import Preprocessing
@@ -78,12 +77,17 @@ class ManifestDataset(Dataset):
 
     def _item(self, index: int) -> tuple[torch.Tensor, Any]:
         image, label = self.load(index)
-        if self.augmentation is not None:
-            state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(2)
-            generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-            out = self.augmentation(image, label, generator=generator)
-            image, label = out if label is not None else (out, None)
-        return image, label if label is not None else self.target(index)
+        if self.augmentation is None:
+            return image, (label if label is not None else self.target(index))
+        generator = self._generator(index)
+        if label is None:
+            return self.augmentation(image, generator=generator), self.target(index)
+        return self.augmentation(image, label, generator=generator)
+
+    def _generator(self, index: int) -> torch.Generator:
+        """Seeded by (seed, epoch, index): the same draws whichever worker loads the item."""
+        state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(2)
+        return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
     def load(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The preprocessed (not augmented) image and label map of ``index``, cached."""
@@ -91,9 +95,11 @@ class ManifestDataset(Dataset):
         if cached is not None:
             return cached
         record = self.manifest.records[index]
-        pair = (self.preprocessing(self._read(record.path, "scalar")), None)
+        image = self.preprocessing(load_record_image(record.path))
+        label = None
         if record.label_path:
-            pair = (pair[0], self.preprocessing(self._read(record.label_path, "label")))
+            label = self.preprocessing(load_record_image(record.label_path, kind="label"))
+        pair = (image, label)
         self._cache.put(index, pair)
         return pair
 
@@ -115,10 +121,6 @@ class ManifestDataset(Dataset):
         with one_thread():
             for index in range(len(self)):
                 self.load(index)
-
-    @staticmethod
-    def _read(path: str, kind: Literal["scalar", "label"]) -> Image:
-        return load_record_image(path, kind=kind)
 
 
 class _NoCache:
