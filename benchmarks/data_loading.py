@@ -3,7 +3,8 @@
 Datasets: the Kermany chest X-ray JPEGs (at 224 and 128 px) and the 20-slice CT DICOM series
 (JPEG 2000, 512x512, each slice a 2D image, soft-tissue window). "cold" reads and preprocesses
 every image (cache="none"); "cached" serves preprocessed tensors from the memory cache, once
-plain and once with the "light" augmentation preset (what a training epoch pays).
+plain and once with the "light" augmentation preset (what a training epoch pays). Each figure
+is the median of 3 repeats; batches of 32 through a DataLoader (cold pass: --workers).
 
 Usage (queue behind other heavy jobs on a shared machine):
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -31,30 +33,36 @@ DATASETS = Path(
 )
 
 
-def images_per_second(dataset: ManifestDataset, workers: int, passes: int = 1) -> float:
+def images_per_second(
+    dataset: ManifestDataset, workers: int, min_items: int, repeats: int = 3
+) -> float:
+    """Median over ``repeats`` of the rate of full passes totalling at least ``min_items``."""
     loader = DataLoader(dataset, batch_size=32, shuffle=False, num_workers=workers)
-    start = time.perf_counter()
-    seen = 0
-    for epoch in range(passes):
-        dataset.set_epoch(epoch)
-        for images, _ in loader:
-            seen += len(images)
-    return seen / (time.perf_counter() - start)
+    passes = max(1, -(-min_items // len(dataset)))
+    rates = []
+    for _ in range(repeats):
+        start, seen = time.perf_counter(), 0
+        for epoch in range(passes):
+            dataset.set_epoch(epoch)
+            for images, _ in loader:
+                seen += len(images)
+        rates.append(seen / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
 def measure(name: str, manifest: Manifest, preprocessing: Preprocessing, workers: int) -> None:
     cold = ManifestDataset(manifest, preprocessing, cache="none")
     for index in range(min(3, len(cold))):  # warm up: imports, decoder set-up
         cold[index]
-    cold_rate = images_per_second(cold, workers)
+    cold_rate = images_per_second(cold, workers, min_items=1)
     cached = ManifestDataset(manifest, preprocessing, cache="memory")
     cached.preload()
-    cached_rate = images_per_second(cached, 0, passes=3)
+    cached_rate = images_per_second(cached, 0, min_items=3000)
     augmented = ManifestDataset(
         manifest, preprocessing, cache="memory", augmentation=Augmentation.preset("light")
     )
     augmented._cache = cached._cache  # same preloaded tensors
-    augmented_rate = images_per_second(augmented, 0, passes=2)
+    augmented_rate = images_per_second(augmented, 0, min_items=600)
     print(
         f"{name:<28} {len(manifest):>6} {cold_rate:>12.1f} {cached_rate:>12.1f} "
         f"{augmented_rate:>14.1f}"
