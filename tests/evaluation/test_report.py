@@ -179,3 +179,12 @@ def test_real_images_as_examples(tmp_path, shared_datasets, binary_metrics) -> N
 
 def rng_image(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random((28, 28))
+
+
+def test_report_without_curves_or_intervals(tmp_path) -> None:
+    """Only one class present and no bootstrap: undefined values show as n/a, nothing breaks."""
+    metrics = evaluate_predictions([1, 1, 1, 1], [0.2, 0.6, 0.7, 0.9], n_bootstrap=0)
+    page = write_report(tmp_path / "r.html", metrics=metrics).read_text()
+    _check(page)
+    assert "Discrimination" not in page and "n/a" in page
+    assert "No confidence intervals were computed." in page
