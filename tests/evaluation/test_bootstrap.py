@@ -105,10 +105,16 @@ def test_multiclass_rare_class_and_per_class_samples(make_multiclass) -> None:
     assert np.isfinite(samples["per_class/roc_auc"]).all()
 
 
-def test_multilabel_strata_are_label_patterns() -> None:
-    y = np.array([[0, 1], [0, 1], [1, 1], [1, 0]])
+def test_multilabel_strata_are_label_patterns_with_rare_ones_pooled() -> None:
+    y = np.array([[0, 1]] * 5 + [[1, 1]] * 6 + [[1, 0], [0, 0]])
     strata = strata_of(y)
-    assert strata[0] == strata[1] and len(set(strata.tolist())) == 3
+    assert len(set(strata[:5])) == len(set(strata[5:11])) == 1
+    assert strata[11] == strata[12]  # two single-case patterns share one stratum
+    assert len(set(strata.tolist())) == 3
+    rng = np.random.default_rng(0)
+    many = rng.integers(0, 2, (200, 12))  # nearly every pattern unique
+    weights = next(resample_weights(strata_of(many), 50, seed=0))
+    assert weights.std(axis=0).min() > 0  # every case varies between resamples
 
 
 def test_chunks_cover_all_resamples(monkeypatch) -> None:

@@ -5,7 +5,8 @@ drawn), so that ``B`` resamples form one ``(B, n)`` matrix and every metric is c
 for all of them with a few matrix products: 1000 resamples of 600 cases take well under
 a second. Resampling is stratified by class (by label pattern for multilabel tasks), so
 every resample keeps the class counts of the original data and even a rare class is
-present in each one. Intervals are percentile intervals.
+present in each one (multilabel: label patterns shared by fewer than five cases are pooled).
+Intervals are percentile intervals.
 
 The weighted ROC-AUC and average precision below reproduce scikit-learn's
 ``roc_auc_score`` and ``average_precision_score`` with ``sample_weight`` (the tests pin
@@ -25,16 +26,25 @@ from medlens.evaluation._checks import as_columns, check_inputs, check_task
 from medlens.evaluation.classification import Threshold, metrics_from_counts, predict_labels
 
 DEFAULT_RESAMPLES = 1000
+MIN_PATTERN_CASES = 5
 _MAX_CELLS = 4_000_000  # weights per chunk: bounds memory at about 32 MB
 
 Statistic = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
 def strata_of(y: np.ndarray) -> np.ndarray:
-    """Stratum index per case: the class, or the label pattern for a ``(n, K)`` label matrix."""
+    """Stratum index per case: the class, or the label pattern for a ``(n, K)`` label matrix.
+
+    Label patterns shared by fewer than :data:`MIN_PATTERN_CASES` cases are pooled into one
+    stratum: a stratum of one case would be drawn identically in every resample and hide
+    its share of the variance.
+    """
     if y.ndim == 1:
         return np.unique(y, return_inverse=True)[1]
-    return np.unique(y, axis=0, return_inverse=True)[1].reshape(-1)
+    _, inverse, counts = np.unique(y, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    pooled = np.where(counts[inverse] < MIN_PATTERN_CASES, -1, inverse)
+    return np.unique(pooled, return_inverse=True)[1]
 
 
 def resample_weights(

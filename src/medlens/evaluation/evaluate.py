@@ -79,7 +79,8 @@ def evaluate_predictions(
             "n_resamples": n_bootstrap,
             "seed": seed,
             "confidence": confidence,
-            "method": "percentile bootstrap, stratified by class",
+            "method": "percentile bootstrap, stratified by "
+            + ("label pattern" if task_ == "multilabel" else "class"),
         },
         "metrics": overall,
         "per_class": per_class,
