@@ -32,6 +32,7 @@ def incoming(tmp_path: Path, dicom_testfile) -> Path:
     (root / "ct").mkdir(parents=True)
     ds.save_as(root / "ct" / "1.dcm", enforce_file_format=True)
     ds.Modality = "US"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
     (root / "us").mkdir()
     ds.save_as(root / "us" / "1.dcm", enforce_file_format=True)
     return root
@@ -45,7 +46,17 @@ def report(out: Path) -> dict[str, str]:
 def test_deid_with_key_file(incoming: Path, tmp_path: Path) -> None:
     out, key = tmp_path / "out", tmp_path / "secret" / "site.key"
     result = runner.invoke(
-        app, ["deid", str(incoming), str(out), "--key-file", str(key), "--dates", "shift"]
+        app,
+        [
+            "deid",
+            str(incoming),
+            str(out),
+            "--key-file",
+            str(key),
+            "--dates",
+            "shift",
+            "--keep-names",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "2 files: 1 done, 0 redacted, 1 quarantined, 0 skipped, 0 failed" in result.output
@@ -59,7 +70,16 @@ def test_deid_with_key_file(incoming: Path, tmp_path: Path) -> None:
             assert not [s for s in PHI.values() if s.encode() in data], path
     again = runner.invoke(
         app,
-        ["deid", str(incoming), str(tmp_path / "out2"), "--key-file", str(key), "--dates", "shift"],
+        [
+            "deid",
+            str(incoming),
+            str(tmp_path / "out2"),
+            "--key-file",
+            str(key),
+            "--dates",
+            "shift",
+            "--keep-names",
+        ],
     )
     assert again.exit_code == 0
     assert (tmp_path / "out2" / "ct" / "1.dcm").read_bytes() == (out / "ct" / "1.dcm").read_bytes()

@@ -59,7 +59,7 @@ def read_report(path: Path) -> list[dict[str, str]]:
 
 def test_study_links_stay_consistent(study: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    Deidentifier(b"k" * 32).deidentify_tree(study, out)
+    Deidentifier(b"k" * 32).deidentify_tree(study, out, keep_names=True)
     s1 = [pydicom.dcmread(out / "s1" / f"{i}.dcm") for i in range(3)]
     s2 = [pydicom.dcmread(out / "s2" / f"{i}.dcm") for i in range(3)]
     assert len({d.StudyInstanceUID for d in s1 + s2}) == 1
@@ -102,11 +102,9 @@ def test_rerun_on_output_changes_nothing(study: Path, tmp_path: Path) -> None:
     assert tree_digest(tmp_path / "twice") == tree_digest(tmp_path / "once")
 
 
-def test_rename_layout_hides_file_names(study: Path, tmp_path: Path) -> None:
+def test_default_layout_is_named_by_new_uids(study: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    results = Deidentifier(b"k" * 32).deidentify_tree(
-        study, out, rename=True, report=tmp_path / "r.csv"
-    )
+    results = Deidentifier(b"k" * 32).deidentify_tree(study, out, report=tmp_path / "r.csv")
     done = [r for r in results if r.status == "done"]
     assert len(done) == 6 and not (out / "deid_report.csv").exists()
     for r in done:
@@ -117,7 +115,8 @@ def test_rename_layout_hides_file_names(study: Path, tmp_path: Path) -> None:
 
 
 def test_single_file_input(study: Path, tmp_path: Path) -> None:
-    results = Deidentifier(b"k" * 32).deidentify_tree(study / "s1" / "0.dcm", tmp_path / "out")
+    deid = Deidentifier(b"k" * 32)
+    results = deid.deidentify_tree(study / "s1" / "0.dcm", tmp_path / "out", keep_names=True)
     assert [(r.input, r.output, r.status) for r in results] == [("0.dcm", "0.dcm", "done")]
 
 
@@ -149,3 +148,37 @@ def test_workers_give_the_same_outputs(study: Path, tmp_path: Path) -> None:
     two = deid.deidentify_tree(study, tmp_path / "two", workers=2)
     assert one == two
     assert tree_digest(tmp_path / "one") == tree_digest(tmp_path / "two")
+
+
+def test_identifying_input_paths_are_withheld_from_a_report_in_out(
+    phi: SimpleNamespace, tmp_path: Path
+) -> None:
+    uid = generate_uid()
+    phi.write_planted(tmp_path / "in" / f"CT.{uid}", instance_uid=uid)
+    phi.write_planted(tmp_path / "in" / "MRN-4471-PHI" / "1.dcm")
+    phi.write_planted(tmp_path / "in" / "plain" / "1.dcm")
+    deid = Deidentifier(b"k" * 32)
+    deid.deidentify_tree(tmp_path / "in", tmp_path / "out")
+    text = (tmp_path / "out" / "deid_report.csv").read_text()
+    assert uid not in text and "4471" not in text and "plain/1.dcm" in text
+    assert text.count("withheld") == 2
+    deid.deidentify_tree(tmp_path / "in", tmp_path / "out2", report=tmp_path / "full.csv")
+    inputs = [row["input"] for row in read_report(tmp_path / "full.csv")]
+    assert inputs == [f"CT.{uid}", "MRN-4471-PHI/1.dcm", "plain/1.dcm"]
+    assert not [p for p in (tmp_path / "out").rglob("*") if uid in p.name or "4471" in p.name]
+
+
+def test_empty_instance_uid_and_duplicates(phi: SimpleNamespace, tmp_path: Path) -> None:
+    uid, study, series = generate_uid(), generate_uid(), generate_uid()
+    (tmp_path / "in").mkdir()
+    # the same instance twice (a.dcm, b.dcm), then another; UIDs only in the file meta
+    for name, instance in (("a.dcm", uid), ("b.dcm", uid), ("c.dcm", generate_uid())):
+        ds = phi.planted_dataset(instance_uid=instance, study_uid=study, series_uid=series)
+        ds.SOPInstanceUID = ""
+        ds.save_as(tmp_path / "in" / name, enforce_file_format=True)
+    results = Deidentifier(b"k" * 32).deidentify_tree(tmp_path / "in", tmp_path / "out")
+    assert [r.status for r in results] == ["done", "skipped", "done"]
+    assert results[0].output == results[1].output != results[2].output
+    ds = pydicom.dcmread(tmp_path / "out" / results[0].output)
+    assert ds.SOPInstanceUID == ds.file_meta.MediaStorageSOPInstanceUID != uid
+    assert results[0].output.endswith(f"/{ds.SOPInstanceUID}.dcm")

@@ -39,8 +39,10 @@ def deid(
         help="x0,y0,x1,y1 pixel box to blank in images at risk of burned-in text, instead of "
         "quarantining them (repeatable).",
     ),
-    rename: bool = typer.Option(
-        False, "--rename", help="Name outputs by de-identified UIDs, not input file names."
+    keep_names: bool = typer.Option(
+        False,
+        "--keep-names",
+        help="Mirror input file and folder names (default: name outputs by de-identified UIDs).",
     ),
     report: Path | None = typer.Option(
         None, "--report", help="Where to write the report (default OUT/deid_report.csv)."
@@ -58,7 +60,11 @@ def deid(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from medlens.errors import ConfigError
     from medlens.privacy import Deidentifier, DeidOptions, parse_region
+
+    if not src.exists():
+        raise ConfigError(f"input {src} does not exist")
 
     options = DeidOptions(
         dates=dates.value,
@@ -80,7 +86,7 @@ def deid(
         results = deidentifier.deidentify_tree(
             src,
             out,
-            rename=rename,
+            keep_names=keep_names,
             report=report,
             progress=lambda done, total, _r: bar.update(task, completed=done, total=total),
             workers=workers,
@@ -91,5 +97,10 @@ def deid(
     )
     console.print(f"{len(results)} files: {summary}")
     console.print(f"report: {report or out / 'deid_report.csv'}")
+    if report is None and (withheld := sum(r.identifying_input for r in results)):
+        console.print(
+            f"{withheld} input paths hold identifiers and are withheld from the report; "
+            "use --report PATH outside OUT to list them."
+        )
     if counts["failed"]:
         raise typer.Exit(code=1)

@@ -9,17 +9,10 @@ See ``docs/deidentification.md`` for what the profile does and does not do.
 
 from __future__ import annotations
 
-from medlens.privacy.deid import (
-    Deidentifier,
-    DeidOptions,
-    FileResult,
-    Status,
-    deidentify_file,
-    deidentify_tree,
-    write_report,
-)
+from medlens.privacy.deid import Deidentifier, DeidOptions, deidentify_file, deidentify_tree
 from medlens.privacy.keys import KeyedMapper, load_or_create_key
 from medlens.privacy.pixels import Region, burned_in_risk, parse_region
+from medlens.privacy.report import FileResult, Status, write_report
 from medlens.privacy.table import EDITION, TABLE_E1_1
 
 __all__ = [

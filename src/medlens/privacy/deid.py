@@ -10,9 +10,8 @@ stops a run; a run never writes into its input, and never writes the key into it
 from __future__ import annotations
 
 import contextlib
-import csv
+import dataclasses
 import functools
-import io
 import logging
 import multiprocessing
 import os
@@ -22,7 +21,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -39,22 +37,20 @@ from medlens.errors import ConfigError, DeidentificationError
 from medlens.privacy.keys import KeyedMapper, load_or_create_key, random_key
 from medlens.privacy.pixels import Region, burned_in_risk, redact_regions
 from medlens.privacy.profile import DatePolicy, ProfileContext, apply_profile, remember
+from medlens.privacy.report import (
+    REPORT_NAME,
+    FileResult,
+    Status,
+    carries_identifier,
+    path_identifiers,
+    write_report,
+)
 from medlens.privacy.table import EDITION
 
-__all__ = [
-    "DeidOptions",
-    "Deidentifier",
-    "FileResult",
-    "Status",
-    "deidentify_file",
-    "deidentify_tree",
-    "write_report",
-]
+__all__ = ["DeidOptions", "Deidentifier", "deidentify_file", "deidentify_tree"]
 
-Status = Literal["done", "redacted", "quarantined", "skipped", "failed"]
 Progress = Callable[[int, int, "FileResult"], None]
 
-REPORT_NAME = "deid_report.csv"
 QUARANTINE_DIR = "quarantine"
 _DICOMDIR = "1.2.840.10008.1.3.10"
 _DOCUMENTS = "1.2.840.10008.5.1.4.1.1.104."  # encapsulated PDF, CDA, STL, OBJ, MTL
@@ -87,16 +83,6 @@ class DeidOptions:
     def __post_init__(self) -> None:
         if self.dates not in ("remove", "shift"):
             raise ConfigError(f"dates must be 'remove' or 'shift', not {self.dates!r}")
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """One line of the report: paths (relative), status and a reason free of patient data."""
-
-    input: str
-    output: str
-    status: Status
-    reason: str = ""
 
 
 @dataclass
@@ -160,6 +146,7 @@ class Deidentifier:
         meta.MediaStorageSOPInstanceUID = instance
         if not meta.MediaStorageSOPClassUID or not instance:
             raise DeidentificationError("not a composite instance: no SOP Class or Instance UID")
+        ds.SOPInstanceUID = instance  # fills an empty one from the file meta
         meta.TransferSyntaxUID = old.get("TransferSyntaxUID") or _transfer_syntax(ds)
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = "MEDLENS"
@@ -218,9 +205,11 @@ class Deidentifier:
     ) -> FileResult:
         """Read, de-identify, write and check one file; every failure becomes a report line."""
         dst: Path | None = None
+        named = False
         with _quiet_pydicom():
             try:
                 ds = pydicom.dcmread(src)
+                named = carries_identifier(src_label, path_identifiers(ds))
                 outcome = self._process(ds)
                 if outcome.status == "skipped":
                     return FileResult(src_label, "", "skipped", outcome.reason)
@@ -235,9 +224,9 @@ class Deidentifier:
             except Exception as exc:  # report it, never stop the run, never quote a value
                 if dst is not None:
                     dst.unlink(missing_ok=True)
-                return FileResult(src_label, "", "failed", _reason(exc))
+                return FileResult(src_label, "", "failed", _reason(exc), named)
         output = dst.relative_to(root) if dst.is_relative_to(root) else dst
-        return FileResult(src_label, output.as_posix(), outcome.status, outcome.reason)
+        return FileResult(src_label, output.as_posix(), outcome.status, outcome.reason, named)
 
     def _process(self, ds: Dataset) -> _Outcome:
         sop_class = str(
@@ -266,33 +255,37 @@ class Deidentifier:
         src: str | os.PathLike[str],
         out: str | os.PathLike[str],
         *,
-        rename: bool = False,
+        keep_names: bool = False,
         report: str | os.PathLike[str] | None = None,
         progress: Progress | None = None,
         workers: int = 1,
     ) -> list[FileResult]:
         """De-identify a file or every file under a folder into ``out``; write the report.
 
-        Outputs mirror the input layout, or with ``rename`` are named from de-identified
-        UIDs (``<patient>/<study>/<series>/<instance>.dcm``): use it when file or folder
-        names may carry identifiers. At-risk images go under ``out/quarantine``.
-        ``workers`` > 1 spreads files over that many processes; results keep input order.
+        Outputs are named from de-identified UIDs (``<patient>/<study>/<series>/<instance>.dcm``),
+        since input names often carry UIDs or patient names; ``keep_names`` mirrors the input
+        layout instead. At-risk images go under ``out/quarantine``. The report goes to
+        ``report`` (default ``out/deid_report.csv``); in a report inside ``out``, input paths
+        that contain an identifier of their file are withheld. ``workers`` > 1 spreads files
+        over that many processes; results keep input order.
         """
         src, out = Path(src), Path(out)
         _check_paths(src, out)
         files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
         base = src.parent if src.is_file() else src
         jobs = [(path, path.relative_to(base)) for path in files]
-        work = functools.partial(self._tree_file, out=out, rename=rename)
-        results = _map(work, jobs, workers, progress)
-        write_report(results, Path(report) if report else out / REPORT_NAME)
+        work = functools.partial(self._tree_file, out=out, keep_names=keep_names)
+        results = _mark_duplicates(_map(work, jobs, workers, progress))
+        report_path = Path(report) if report else out / REPORT_NAME
+        withhold = report_path.resolve().is_relative_to(out.resolve())
+        write_report(results, report_path, withhold_identifying=withhold)
         return results
 
-    def _tree_file(self, job: tuple[Path, Path], *, out: Path, rename: bool) -> FileResult:
+    def _tree_file(self, job: tuple[Path, Path], *, out: Path, keep_names: bool) -> FileResult:
         path, rel = job
         return self._one(
             path,
-            lambda ds, status: _place(out, rel, ds, status, rename),
+            lambda ds, status: _place(out, rel, ds, status, keep_names),
             src_label=rel.as_posix(),
             root=out,
         )
@@ -363,9 +356,22 @@ def _code_item(code: str) -> Dataset:
     return item
 
 
-def _place(out: Path, rel: Path, ds: Dataset, status: Status, rename: bool) -> Path:
+def _mark_duplicates(results: list[FileResult]) -> list[FileResult]:
+    """A second input with the same output path (same SOP Instance UID) is reported skipped."""
+    seen: set[str] = set()
+    marked = []
+    for r in results:
+        if r.output and r.output in seen:
+            reason = "duplicate SOP Instance UID: same output as an earlier input"
+            r = dataclasses.replace(r, status="skipped", reason=reason)
+        seen.add(r.output)
+        marked.append(r)
+    return marked
+
+
+def _place(out: Path, rel: Path, ds: Dataset, status: Status, keep_names: bool) -> Path:
     root = out / QUARANTINE_DIR if status == "quarantined" else out
-    if not rename:
+    if keep_names:
         return root / rel
     parts = [
         str(ds.get(k, "") or "unknown")
@@ -406,19 +412,6 @@ def _count_leaks(path: Path, removed: Iterable[str], ds: Dataset) -> int:
     return count
 
 
-def write_report(results: Iterable[FileResult], path: Path) -> None:
-    """Write ``deid_report.csv`` (input, output, status, reason) atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["input", "output", "status", "reason"])
-    writer.writerows([r.input, r.output, r.status, r.reason] for r in results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(buffer.getvalue())
-    os.replace(tmp, path)
-
-
 def deidentify_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -437,7 +430,7 @@ def deidentify_tree(
     *,
     key: bytes | None = None,
     options: DeidOptions | None = None,
-    rename: bool = False,
+    keep_names: bool = False,
     report: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     workers: int = 1,
@@ -445,5 +438,5 @@ def deidentify_tree(
     """De-identify a file or folder tree into ``out`` and write ``deid_report.csv``."""
     deid = Deidentifier(key, options)
     return deid.deidentify_tree(
-        src, out, rename=rename, report=report, progress=progress, workers=workers
+        src, out, keep_names=keep_names, report=report, progress=progress, workers=workers
     )
