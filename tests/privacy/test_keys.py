@@ -95,3 +95,8 @@ def test_bad_key_file_refused(tmp_path: Path, text: str) -> None:
     path.chmod(0o600)
     with pytest.raises(ConfigError):
         load_or_create_key(path)
+
+
+def test_key_file_that_is_a_folder_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="folder"):
+        load_or_create_key(tmp_path)

@@ -43,6 +43,8 @@ def load_or_create_key(path: str | os.PathLike[str], *, forbidden_dir: Path | No
     path = Path(path).expanduser()
     if forbidden_dir is not None and path.resolve().is_relative_to(forbidden_dir.resolve()):
         raise ConfigError(f"key file {path} must not be inside the output folder {forbidden_dir}")
+    if path.is_dir():
+        raise ConfigError(f"key file {path} is a folder")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -50,10 +52,9 @@ def load_or_create_key(path: str | os.PathLike[str], *, forbidden_dir: Path | No
             fh.write(random_key().hex() + "\n")
     if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o077:
         raise ConfigError(f"key file {path} is readable by others: run chmod 600 on it")
-    text = path.read_text().strip()
     try:
-        key = bytes.fromhex(text)
-    except ValueError:
+        key = bytes.fromhex(path.read_text().strip())
+    except (OSError, UnicodeDecodeError, ValueError):
         raise ConfigError(f"key file {path} does not hold a hexadecimal key") from None
     if len(key) < 16:
         raise ConfigError(f"key file {path} holds {len(key)} bytes; at least 16 are needed")
