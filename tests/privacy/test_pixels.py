@@ -102,3 +102,8 @@ def test_quarantine_path_can_be_anywhere(ultrasound: Path, tmp_path: Path) -> No
     )
     assert result.status == "quarantined" and result.output == (tmp_path / "q" / "1.dcm").as_posix()
     assert (tmp_path / "q" / "1.dcm").exists() and not (tmp_path / "out").exists()
+
+
+def test_options_check_regions() -> None:
+    with pytest.raises(ConfigError):
+        DeidOptions(redact=((10, 0, 5, 5),))

@@ -35,7 +35,7 @@ from pydicom.uid import (
 
 from medlens.errors import ConfigError, DeidentificationError
 from medlens.privacy.keys import KeyedMapper, load_or_create_key, random_key
-from medlens.privacy.pixels import Region, burned_in_risk, redact_regions
+from medlens.privacy.pixels import Region, burned_in_risk, check_region, redact_regions
 from medlens.privacy.profile import DatePolicy, ProfileContext, apply_profile, remember
 from medlens.privacy.report import (
     REPORT_NAME,
@@ -83,6 +83,8 @@ class DeidOptions:
     def __post_init__(self) -> None:
         if self.dates not in ("remove", "shift"):
             raise ConfigError(f"dates must be 'remove' or 'shift', not {self.dates!r}")
+        for region in self.redact:
+            check_region(region)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 
 from medlens.errors import ConfigError, DeidentificationError
 
-__all__ = ["Region", "burned_in_risk", "parse_region", "redact_regions"]
+__all__ = ["Region", "burned_in_risk", "check_region", "parse_region", "redact_regions"]
 
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels: columns x0..x1-1, rows y0..y1-1
 
@@ -52,9 +52,15 @@ def parse_region(text: str) -> Region:
         x0, y0, x1, y1 = (int(part) for part in text.split(","))
     except ValueError:
         raise ConfigError(f"redaction region {text!r} must be four integers x0,y0,x1,y1") from None
+    return check_region((x0, y0, x1, y1))
+
+
+def check_region(region: Region) -> Region:
+    """Refuse a region that is empty or starts outside the image."""
+    x0, y0, x1, y1 = region
     if not (0 <= x0 < x1 and 0 <= y0 < y1):
-        raise ConfigError(f"redaction region {text!r} needs 0 <= x0 < x1 and 0 <= y0 < y1")
-    return x0, y0, x1, y1
+        raise ConfigError(f"redaction region {region} needs 0 <= x0 < x1 and 0 <= y0 < y1")
+    return region
 
 
 def redact_regions(ds: Dataset, regions: Sequence[Region]) -> None:
