@@ -210,23 +210,27 @@ def main() -> None:
     print(f"# run: {run_dir}; {args.seconds:g} s per config (max {args.max_requests} requests)")
     print("| server | input | concurrency | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for kind in args.servers.split(","):
-        port = free_port()
-        process = start(kind, run_dir, port, workdir)
-        base = f"http://127.0.0.1:{port}"
-        try:
+    servers = {}
+    try:
+        for kind in args.servers.split(","):  # all up at once; idle ones cost no CPU
+            port = free_port()
+            servers[kind] = (start(kind, run_dir, port, workdir), f"http://127.0.0.1:{port}")
+        for process, base in servers.values():
             wait_ready(base, process)
-            rss_before = rss_mb(process.pid)
-            for label, (data, name, ctype) in inputs.items():
-                for conc in conc_list:
+        rss_before = {kind: rss_mb(process.pid) for kind, (process, _) in servers.items()}
+        for label, (data, name, ctype) in inputs.items():
+            for conc in conc_list:
+                for kind, (_, base) in servers.items():  # back to back: same machine load
                     r = asyncio.run(load(base, data, name, ctype, conc, args.seconds,
                                          args.max_requests))  # fmt: skip
                     print(f"| {kind} | {label} | {conc} | {r['n']} | {r['rps']:.1f} | "
                           f"{r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | "
                           f"{r['errors']} {r['error_kinds'] or ''} |", flush=True)  # fmt: skip
-            print(f"# {kind} server RSS: {rss_before:.0f} MB after start-up, "
+        for kind, (process, _) in servers.items():
+            print(f"# {kind} server RSS: {rss_before[kind]:.0f} MB after start-up, "
                   f"{rss_mb(process.pid):.0f} MB after the load", flush=True)  # fmt: skip
-        finally:
+    finally:
+        for process, _ in servers.values():
             process.terminate()
             process.wait(60)
 

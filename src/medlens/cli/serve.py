@@ -33,6 +33,9 @@ def serve(
     max_concurrency: int = typer.Option(
         2, "--max-concurrency", help="Inferences running at once (per worker)."
     ),
+    torch_threads: int = typer.Option(
+        1, "--torch-threads", help="PyTorch threads per inference (cores ~ concurrency x this)."
+    ),
     queue_size: int = typer.Option(
         8, "--queue-size", help="Requests allowed to wait; beyond that the answer is 503."
     ),
@@ -67,6 +70,7 @@ def serve(
             database_url=db,
             max_upload_mb=max_upload_mb,
             max_concurrency=max_concurrency,
+            torch_threads=torch_threads,
             queue_size=queue_size,
             inference_timeout_s=timeout,
         )

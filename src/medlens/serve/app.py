@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -64,7 +65,10 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
         token=settings.token(),
         model=model,
         gate=InferenceGate(
-            settings.max_concurrency, settings.queue_size, settings.inference_timeout_s
+            settings.max_concurrency,
+            settings.queue_size,
+            settings.inference_timeout_s,
+            thread_init=partial(_torch_threads, settings.torch_threads),
         ),
         audit=AuditStore(settings.audit_url),
         metrics=ServeMetrics(),
@@ -105,6 +109,14 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (several workers): settings from ``MEDLENS_SERVE_*``."""
     return create_app(ServeSettings())  # type: ignore[call-arg]  # run_dir comes from env
+
+
+def _torch_threads(count: int) -> None:
+    """Intra-op threads of each inference thread: parallelism comes from concurrent
+    requests (``max_concurrency``), not from splitting one small batch across cores."""
+    import torch
+
+    torch.set_num_threads(count)
 
 
 def _static_dir() -> Path:

@@ -31,14 +31,22 @@ class InferenceTimeout(Exception):
 class InferenceGate:
     """Admission control, slots and a thread pool, for one event loop."""
 
-    def __init__(self, concurrency: int, queue_size: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        queue_size: int,
+        timeout_s: float,
+        thread_init: Callable[[], None] | None = None,
+    ) -> None:
         self.concurrency = concurrency
         self.capacity = concurrency + queue_size
         self.timeout_s = timeout_s
         self.admitted = 0
         self.running = 0
         self._slots: asyncio.Semaphore | None = None
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="medlens-infer")
+        self._pool = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="medlens-infer", initializer=thread_init
+        )
 
     @property
     def slots(self) -> asyncio.Semaphore:

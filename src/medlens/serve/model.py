@@ -91,6 +91,8 @@ class ModelHandle:
         self.sha256: str | None = None
         self.error: str | None = None
         self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._torch_model: Any = None
 
     def load(self) -> None:
         """Verify, then load. Errors are kept (for /readyz) rather than raised."""
@@ -137,6 +139,21 @@ class ModelHandle:
         if isinstance(explicit, str) and explicit:
             return explicit
         return (self.sha256 or "unknown")[:12]
+
+    def torch_model(self) -> Any:
+        """The PyTorch model (for gradients): the predictor's own, or, when it runs another
+        engine (ONNX Runtime), the same weights loaded once into PyTorch, hash-checked."""
+        from torch import nn
+
+        model = getattr(self.predictor, "model", None)
+        if isinstance(model, nn.Module):
+            return model
+        with self._lock:
+            if self._torch_model is None:
+                from medlens.inference import load_engine
+
+                self._torch_model = load_engine(self.run_dir, self.card, "torch")
+        return self._torch_model
 
     @property
     def engine(self) -> str:

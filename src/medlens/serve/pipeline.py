@@ -16,7 +16,7 @@ import numpy as np
 
 from medlens.errors import InvalidImageError
 from medlens.io import Image, read_image
-from medlens.serve.model import PredictorLike
+from medlens.serve.model import ModelHandle
 
 __all__ = ["Analysis", "analyse", "render_preview"]
 
@@ -38,7 +38,7 @@ class Analysis:
 
 
 def analyse(
-    predictor: PredictorLike,
+    model: ModelHandle,
     path: Path,
     *,
     heatmap: bool = False,
@@ -47,10 +47,10 @@ def analyse(
 ) -> Analysis:
     """Classify the image in ``path``; optionally render its preview and Grad-CAM heatmap."""
     image = read_image(path)
-    pred = predictor.predict([image])[0]
+    pred = model.predictor.predict([image])[0]
     probabilities = {str(k): float(v) for k, v in dict(pred.probabilities).items()}
     preview_png, size = render_preview(image, window) if (preview or heatmap) else (None, None)
-    heatmap_png = render_heatmap(predictor, image, pred, size) if heatmap and size else None
+    heatmap_png = render_heatmap(model, image, pred, size) if heatmap and size else None
     return Analysis(
         probabilities=probabilities,
         label=str(pred.label),
@@ -97,7 +97,7 @@ def render_preview(image: Image, window: str = "auto") -> tuple[bytes, tuple[int
 
 
 def render_heatmap(
-    predictor: PredictorLike, image: Image, prediction: Any, size: tuple[int, int]
+    model: ModelHandle, image: Image, prediction: Any, size: tuple[int, int]
 ) -> bytes:
     """The Grad-CAM map of the predicted class as a colour PNG of ``size``; alpha = activation."""
     from matplotlib import colormaps
@@ -105,7 +105,7 @@ def render_heatmap(
 
     from medlens.serve.explain import grad_cam
 
-    cam = np.clip(grad_cam(predictor, image, prediction), 0.0, 1.0).astype(np.float32)
+    cam = np.clip(grad_cam(model, image, prediction), 0.0, 1.0).astype(np.float32)
     bilinear = PILImage.Resampling.BILINEAR
     resized = np.asarray(PILImage.fromarray(cam).resize((size[1], size[0]), bilinear))
     rgba = colormaps["turbo"](resized, bytes=True)

@@ -226,7 +226,7 @@ async def _run_uploads(
             for path, _sha in saved:
                 start = time.perf_counter()
                 a = analyse(
-                    state.model.predictor,
+                    state.model,
                     path,
                     heatmap=params.heatmap,
                     preview=params.preview,

@@ -50,6 +50,7 @@ class ServeSettings(BaseSettings):
     max_upload_mb: float = Field(64.0, gt=0)
     max_batch_files: int = Field(16, ge=1)
     max_concurrency: int = Field(2, ge=1)
+    torch_threads: int = Field(1, ge=1, le=256)
     queue_size: int = Field(8, ge=0)
     inference_timeout_s: float = Field(30.0, gt=0)
     retry_after_s: int = Field(1, ge=1)
