@@ -62,3 +62,18 @@ def test_checker_rejects_a_broken_file(tmp_path: Path) -> None:
         check_onnx(bad)
     with pytest.raises(ExportError, match="cannot load"):
         OnnxModel(bad)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0"])
+def test_registry_models_export_and_match(name: str, tmp_path: Path) -> None:
+    """Registry families beyond simple_cnn (all eight were checked once; these two are fast)."""
+    from medlens.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=3, in_chans=1, image_size=32).eval()
+    x = torch.randn(2, 1, 32, 32)
+    path = export_onnx(model, x, tmp_path / "model.onnx")
+    with torch.inference_mode():
+        expected = model(torch.cat([x, x.flip(0), x]))
+    got = OnnxModel(path)(torch.cat([x, x.flip(0), x]))  # another batch size than exported
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-4)
