@@ -87,3 +87,12 @@ def test_tampered_onnx_is_not_used(exported: Path, tmp_path: Path) -> None:
 def test_unknown_quantization_is_refused(run_copy: Path) -> None:
     with pytest.raises(ExportError, match="unknown quantization"):
         export_run(run_copy, quantize="fp16")  # type: ignore[arg-type]
+
+
+def test_export_record_pointing_outside_the_run_is_refused(exported: Path, tmp_path: Path) -> None:
+    run = Path(shutil.copytree(exported, tmp_path / "run"))
+    record = json.loads((run / "export.json").read_text())
+    record["model"]["file"] = "../model.onnx"
+    (run / "export.json").write_text(json.dumps(record))
+    with pytest.raises(ModelError, match="not a medlens export record"):
+        deployed_onnx(run)

@@ -162,11 +162,15 @@ def read_export_record(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "export.json"
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        record["model"]["file"], record["model"]["sha256"]  # noqa: B018
     except FileNotFoundError:
         raise ModelError(f"no export.json in {Path(run_dir)}: run `medlens export` first") from None
-    except (ValueError, KeyError, TypeError):
-        raise ModelError(f"{path}: not a medlens export record") from None
+    except ValueError:
+        raise ModelError(f"{path}: not valid JSON") from None
+    entry = record.get("model") if isinstance(record, dict) else None
+    name = entry.get("file") if isinstance(entry, dict) else None
+    # only a file name beside the record: never a path that leads out of the run directory
+    if not isinstance(name, str) or Path(name).name != name or "sha256" not in entry:
+        raise ModelError(f"{path}: not a medlens export record")
     return record
 
 
