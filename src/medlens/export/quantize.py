@@ -9,10 +9,9 @@ or a transformer.
 
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -52,11 +51,9 @@ def quantize_static_int8(
     """
     from onnxruntime import quantization as q
 
-    batches = iter(calibration)
-    first = next(batches, None)
-    if first is None:
+    reader = _BatchReader([_as_array(batch) for batch in calibration])
+    if not len(reader):
         raise ExportError(f"{fp32_path}: no calibration images given for int8 quantization")
-    reader = _BatchReader(itertools.chain([first], batches))
     methods = {
         "minmax": q.CalibrationMethod.MinMax,
         "entropy": q.CalibrationMethod.Entropy,
@@ -77,6 +74,8 @@ def quantize_static_int8(
             weight_type=q.QuantType.QInt8,
             calibrate_method=methods[method],
             nodes_to_exclude=_output_nodes(prepared),
+            # min/max merged batch by batch: memory for one batch's activations, not all
+            extra_options={"CalibStridedMinMax": 1} if method == "minmax" else None,
         )
 
     return _quantize(fp32_path, out_path, run)
@@ -151,19 +150,31 @@ def _strip_value_info(path: Path, out: Path) -> None:
     onnx.save(proto, str(out))
 
 
-class _BatchReader:
-    """Feeds calibration batches to ONNX Runtime (duck-types ``CalibrationDataReader``)."""
+def _as_array(batch: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(batch, torch.Tensor):
+        batch = batch.detach().cpu().float().numpy()
+    return np.ascontiguousarray(batch, dtype=np.float32)
 
-    def __init__(self, batches: Iterable[torch.Tensor | np.ndarray]) -> None:
-        self._batches: Iterator[torch.Tensor | np.ndarray] = iter(batches)
+
+class _BatchReader:
+    """Feeds calibration batches to ONNX Runtime (duck-types ``CalibrationDataReader``,
+    with the ``len``/``set_range`` that strided calibration asks for)."""
+
+    def __init__(self, batches: list[np.ndarray]) -> None:
+        self._batches = batches
+        self._next, self._end = 0, len(batches)
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._next, self._end = start_index, min(end_index, len(self._batches))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self._batches, None)
-        if batch is None:
+        if self._next >= self._end:
             return None
-        if isinstance(batch, torch.Tensor):
-            batch = batch.detach().cpu().float().numpy()
-        return {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
+        self._next += 1
+        return {INPUT_NAME: self._batches[self._next - 1]}
 
     def __iter__(self) -> _BatchReader:
         return self
