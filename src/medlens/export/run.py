@@ -110,7 +110,7 @@ def export_run(
         if quantize != "none":
             out = stage / FILES[quantize]
             if quantize == "int8":
-                quantize_static_int8(fp32, out, calibration.split(32))
+                quantize_static_int8(fp32, out, calibration.split(16))
             else:
                 quantize_dynamic_int8(fp32, out)
             results["int8"] = judge(out, "int8")
