@@ -37,7 +37,18 @@ def live(make_settings) -> Iterator[tuple[str, object]]:
 
     port = free_port()
     app = create_app(make_settings(port=port))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    app.received = []  # request bodies as they arrived on the wire
+
+    async def recording(scope, receive, send):
+        async def spy():
+            message = await receive()
+            app.received.append(message.get("body", b""))
+            return message
+
+        await app(scope, spy if scope["type"] == "http" else receive, send)
+
+    config = uvicorn.Config(recording, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(300):
@@ -114,7 +125,9 @@ def test_upload_xray_and_dicom(page, live, run_dir: Path, xray_jpeg: Path, ct_di
 
     history = page.locator("#history li")
     assert history.count() == 2
-    assert xray_jpeg.stem not in page.content()  # the file name never shows up
+    assert xray_jpeg.stem not in page.content()  # the file name is not shown in the page
+    wire = b"".join(app.received)  # ... nor sent: uploads are named upload.<ext>
+    assert b'filename="upload.jpeg"' in wire and xray_jpeg.stem.encode() not in wire
     assert page.problems == []
     rows = app.state.service.audit.read()
     assert [r.route for r in rows] == ["/v1/predict", "/v1/predict", "/v1/preview"]

@@ -41,9 +41,17 @@ async function loadModel() {
     "Intended use: " + (card.intended_use || "not stated in the model card.");
 }
 
+function neutralName(name) {
+  // the server only needs the extension; a file name can identify a patient
+  const lower = name.toLowerCase();
+  const ext = [".nii.gz", ".nii", ".dcm", ".dicom", ".png", ".jpg", ".jpeg"]
+    .find((e) => lower.endsWith(e));
+  return "upload" + (ext || "");
+}
+
 function upload(path, file) {
   const form = new FormData();
-  form.append("file", file, file.name);
+  form.append("file", file, neutralName(file.name));
   return fetch(path, { method: "POST", body: form, headers: authHeaders() });
 }
 
