@@ -35,38 +35,42 @@ DATASETS = Path(
 
 def images_per_second(
     dataset: ManifestDataset, workers: int, min_items: int, repeats: int = 3
-) -> float:
-    """Median over ``repeats`` of the rate of full passes totalling at least ``min_items``."""
+) -> tuple[float, float]:
+    """Medians over ``repeats`` of images per wall-clock second and per CPU second of this
+    process (the second barely moves when other jobs share the cores; without workers only)."""
     loader = DataLoader(dataset, batch_size=32, shuffle=False, num_workers=workers)
     passes = max(1, -(-min_items // len(dataset)))
-    rates = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start, seen = time.perf_counter(), 0
+        start, start_cpu, seen = time.perf_counter(), time.process_time(), 0
         for epoch in range(passes):
             dataset.set_epoch(epoch)
             for images, _ in loader:
                 seen += len(images)
-        rates.append(seen / (time.perf_counter() - start))
-    return statistics.median(rates)
+        wall.append(seen / (time.perf_counter() - start))
+        cpu.append(seen / (time.process_time() - start_cpu))
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def measure(name: str, manifest: Manifest, preprocessing: Preprocessing, workers: int) -> None:
     cold = ManifestDataset(manifest, preprocessing, cache="none")
     for index in range(min(3, len(cold))):  # warm up: imports, decoder set-up
         cold[index]
-    cold_rate = images_per_second(cold, workers, min_items=1)
+    cold_rates = images_per_second(cold, workers, min_items=1)
     cached = ManifestDataset(manifest, preprocessing, cache="memory")
     cached.preload()
-    cached_rate = images_per_second(cached, 0, min_items=3000)
+    cached_rates = images_per_second(cached, 0, min_items=3000)
     augmented = ManifestDataset(
         manifest, preprocessing, cache="memory", augmentation=Augmentation.preset("light")
     )
-    augmented._cache = cached._cache  # same preloaded tensors
-    augmented_rate = images_per_second(augmented, 0, min_items=600)
-    print(
-        f"{name:<28} {len(manifest):>6} {cold_rate:>12.1f} {cached_rate:>12.1f} "
-        f"{augmented_rate:>14.1f}"
-    )
+    augmented._cache = cached._cache  # the same preloaded tensors
+    augmented_rates = images_per_second(augmented, 0, min_items=600)
+    cells = [_cell(cold_rates, cpu=workers == 0), _cell(cached_rates), _cell(augmented_rates)]
+    print(f"{name:<24} {len(manifest):>6} " + " ".join(cells))
+
+
+def _cell(rates: tuple[float, float], cpu: bool = True) -> str:
+    return f"{rates[0]:>8.0f} / {rates[1] if cpu else float('nan'):>6.0f}"
 
 
 def main() -> None:
@@ -84,8 +88,8 @@ def main() -> None:
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; workers {args.workers}")
-    print(f"{'dataset':<28} {'images':>6} {'cold img/s':>12} {'cached img/s':>12} "
-          f"{'cached+aug img/s':>14}")  # fmt: skip
+    print("images/s per wall-clock second / per CPU second of the main process")
+    print(f"{'dataset':<24} {'images':>6} {'cold':>17} {'cached':>17} {'cached+light aug':>17}")
     measure("kermany 224 px", kermany, Preprocessing(spatial_size=(224, 224)), args.workers)
     measure("kermany 128 px", kermany, Preprocessing(spatial_size=(128, 128)), args.workers)
     measure(
