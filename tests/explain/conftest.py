@@ -87,13 +87,13 @@ class Pneumonia:
 
 @pytest.fixture(scope="session")
 def pneumonia(shared_datasets: Path) -> Pneumonia:
-    """simple_cnn trained briefly on 1,500 real PneumoniaMNIST X-rays, and a random twin."""
+    """simple_cnn trained briefly on 1,000 real PneumoniaMNIST X-rays, and a random twin."""
     data = np.load(shared_datasets / "pneumoniamnist" / "pneumoniamnist.npz")
 
     def scale(images: np.ndarray) -> torch.Tensor:
         return (torch.from_numpy(images[:, None].astype(np.float32)) / 255 - 0.5) / 0.5
 
-    x, y = scale(data["train_images"][:1500]), torch.from_numpy(data["train_labels"][:1500, 0])
+    x, y = scale(data["train_images"][:1000]), torch.from_numpy(data["train_labels"][:1000, 0])
     with torch.random.fork_rng():
         torch.set_num_threads(1)
         torch.manual_seed(0)

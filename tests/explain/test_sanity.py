@@ -11,7 +11,10 @@ from medlens.explain import DEFAULT_METHOD, METHODS, Explainer
 
 #: Adebayo et al. (arXiv 1810.03292), model randomisation test: the maps of the trained
 #: model and of a randomly initialised twin must differ clearly.
-MAX_RANK_CORRELATION = 0.5
+MAX_RANK_CORRELATION = 0.3
+#: Methods that pass it here. Grad-CAM++ and Score-CAM come out borderline (mean |rho|
+#: about 0.45-0.5, see docs/benchmarks/explain.md): offered, never the default.
+PASSING = ("gradcam", "occlusion")
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -37,10 +40,14 @@ def _rank_correlations(pneumonia, method: str) -> np.ndarray:
     return np.abs(np.nan_to_num(np.array(rho)))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PASSING)
 def test_model_randomisation_changes_the_heatmap(method: str, pneumonia) -> None:
     rho = _rank_correlations(pneumonia, method)
     assert rho.mean() < MAX_RANK_CORRELATION, f"{method}: mean |rank corr| {rho.mean():.2f}"
+
+
+def test_the_default_method_passes_the_randomisation_check() -> None:
+    assert DEFAULT_METHOD in PASSING
 
 
 def test_the_randomisation_check_can_fail(pneumonia) -> None:
@@ -48,4 +55,3 @@ def test_the_randomisation_check_can_fail(pneumonia) -> None:
     x = pneumonia.test_images[:, 0].numpy()
     rho = [abs(spearmanr(a.ravel(), a.ravel() + 1e-3 * np.sin(a).ravel())[0]) for a in x]
     assert np.mean(rho) > MAX_RANK_CORRELATION
-    assert DEFAULT_METHOD in METHODS
