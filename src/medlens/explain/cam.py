@@ -81,7 +81,8 @@ class Explainer:
     On entry the model goes to eval mode and its parameters stop requiring gradients (only
     the input's gradient is needed); hooks go on the target layer. On exit the hooks are
     removed and the training flags, ``requires_grad`` flags and ``.grad`` tensors are put
-    back, so the model's outputs, weights and state are exactly what they were.
+    back, so the model's outputs, weights and state are exactly what they were. While it is
+    open it owns the model: do not run other work on the same model from another thread.
 
     Args:
         model: a registry model (or any module, with ``target_layer`` given).
