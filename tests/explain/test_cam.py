@@ -146,3 +146,10 @@ def test_target_layer_override(lesion_model) -> None:
     fine = explain(lesion_model, x, targets=1, target_layer="conv2.2")
     _check(fine, (1, 32, 32))
     assert not np.array_equal(coarse, fine)
+
+
+def test_public_names_exist_and_are_sorted() -> None:
+    import medlens.explain
+
+    assert medlens.explain.__all__ == sorted(medlens.explain.__all__)
+    assert all(hasattr(medlens.explain, name) for name in medlens.explain.__all__)

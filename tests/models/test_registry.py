@@ -126,3 +126,10 @@ def test_list_models_and_info() -> None:
 def test_drop_rate_is_applied() -> None:
     model = create_model("resnet18", num_classes=2, drop_rate=0.3)
     assert math.isclose(model.head_drop.p, 0.3)
+
+
+def test_public_names_exist_and_are_sorted() -> None:
+    import medlens.models
+
+    assert medlens.models.__all__ == sorted(medlens.models.__all__)
+    assert all(hasattr(medlens.models, name) for name in medlens.models.__all__)

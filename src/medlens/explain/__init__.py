@@ -25,10 +25,10 @@ from medlens.explain.run import (
 
 __all__ = [
     "DEFAULT_METHOD",
-    "GALLERY_CATEGORIES",
-    "METHODS",
     "Explainer",
     "Explanation",
+    "GALLERY_CATEGORIES",
+    "METHODS",
     "SavedExplanation",
     "explain",
     "explain_files",
