@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 Task = Literal["binary", "multiclass", "multilabel"]
-TaskOption = Literal["auto", "binary", "multiclass", "multilabel"]
+TaskOption = Literal["auto", "binary", "multiclass", "multilabel", "segmentation"]
 
 
 class _Strict(BaseModel):
@@ -126,6 +126,7 @@ class TrainConfig(_Strict):
     model: ModelConfig = ModelConfig()
     preprocessing: dict[str, Any] = Field(default_factory=dict)
     augmentation: dict[str, Any] | str = Field(default_factory=dict)
+    segmentation: dict[str, Any] = Field(default_factory=dict)  # medlens.segmentation options
     loss: LossConfig = LossConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
@@ -139,6 +140,7 @@ class TrainConfig(_Strict):
     channels_last: bool = True
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     num_workers: int = Field(0, ge=0)
+    num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None: torch's default
     output_dir: Path = Path("runs/run")
 
     @model_validator(mode="after")

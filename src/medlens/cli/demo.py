@@ -40,7 +40,7 @@ def demo(
     console.print("training simple_cnn on the bundled PneumoniaMNIST sample (2400 train images)")
     run_dir = train_run(config, console=console)
     report = evaluate_run(run_dir, split="test") / "report.html"
-    console.print(f"report written to [bold]{report}[/]")
+    console.print(f"report written to [bold]{report}[/]", soft_wrap=True)
     console.print(f"next: medlens predict {run_dir} YOUR_IMAGES/ -o predictions.csv")
 
 

@@ -9,6 +9,7 @@ import typer
 from medlens.cli._common import console, handle_errors
 
 HEADLINE = ("roc_auc", "accuracy", "sensitivity", "specificity", "balanced_accuracy")
+HEADLINE += ("mean_dice", "mean_hd95")  # segmentation runs
 
 
 @handle_errors
@@ -43,4 +44,4 @@ def evaluate(
                 else ""
             )
             console.print(f"{name:>18}: {m['value']:.3f}{ci}")
-    console.print(f"report: [bold]{out / 'report.html'}[/]")
+    console.print(f"report: [bold]{out / 'report.html'}[/]", soft_wrap=True)

@@ -34,8 +34,14 @@ def predict(
     path = predict_files(run, inputs, output)
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
+    if rows and "label_map" in rows[0]:  # a segmentation run: one label map per input
+        folder = Path(rows[0]["label_map"]).parent
+        console.print(f"{len(rows)} label map(s) written to [bold]{folder}[/]; listed in {path}")
+        return
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["predicted_label"]] = counts.get(row["predicted_label"], 0) + 1
     summary = ", ".join(f"{label or '(none)'}: {n}" for label, n in sorted(counts.items()))
-    console.print(f"{len(rows)} image(s) predicted ({summary}); written to [bold]{path}[/]")
+    console.print(
+        f"{len(rows)} image(s) predicted ({summary}); written to [bold]{path}[/]", soft_wrap=True
+    )

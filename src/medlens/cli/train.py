@@ -54,7 +54,7 @@ def train(
         run_dir = train_run(None, resume=resume, console=console)  # type: ignore[arg-type]
     else:
         run_dir = train_run(build_config(config, flags), console=console)
-    console.print(f"run written to [bold]{run_dir}[/]")
+    console.print(f"run written to [bold]{run_dir}[/]", soft_wrap=True)
     console.print(f"next: medlens evaluate {run_dir}")
 
 

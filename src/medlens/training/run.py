@@ -70,11 +70,19 @@ def train_run(
     elif config is None:
         raise ConfigError("train_run needs a config, or a run directory to resume")
     run_dir = Path(config.output_dir)
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
     dist = init_distributed()
     seed_everything(config.seed, deterministic=config.deterministic)
     manifest = build_manifest(config)
     if dist.is_main and resume is None:
         _start_run_dir(run_dir, config, manifest)
+    if manifest.task == "segmentation" or config.task == "segmentation":
+        from medlens.segmentation.train import train_segmentation
+
+        return train_segmentation(
+            config, manifest, run_dir, resume=resume is not None, console=console
+        )
     parts = _build(config, manifest, run_dir, dist, console, callbacks)
     if resume is not None:
         parts.trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT))

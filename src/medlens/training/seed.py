@@ -13,11 +13,13 @@ __all__ = ["get_rng_state", "seed_everything", "seed_worker", "set_rng_state"]
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
-    """Seed python, numpy and torch; ask torch for deterministic kernels where it has them."""
+    """Seed python, numpy and torch; on GPUs also ask for deterministic kernels."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    if deterministic:
+    if deterministic and torch.cuda.is_available():
+        # CPU kernels already repeat for a fixed thread count; on GPUs ask for deterministic
+        # ones (this call imports torch's compiler stack, seconds that CPU runs need not pay).
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
