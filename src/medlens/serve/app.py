@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
-from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -58,8 +57,8 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
             not a run directory, or an audit database that cannot be opened.
     """
     settings.check_safe()
-    loader = (lambda _run_dir: predictor) if predictor is not None else None
-    model = ModelHandle(settings.run_dir, loader) if loader else ModelHandle(settings.run_dir)
+    loader = None if predictor is None else (lambda _run_dir: predictor)
+    model = ModelHandle(settings.run_dir, loader)
     state = ServiceState(
         settings=settings,
         token=settings.token(),
@@ -96,7 +95,7 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
     from medlens.serve.routes import router
 
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=_static_dir()), name="static")
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.add_middleware(GuardMiddleware, state=state)
     app.add_middleware(ObservabilityMiddleware, state=state)
     if settings.cors_origins:
@@ -119,8 +118,9 @@ def _torch_threads(count: int) -> None:
     torch.set_num_threads(count)
 
 
-def _static_dir() -> Path:
-    return Path(str(files("medlens.serve") / "static"))
+def static_dir() -> Path:
+    """The web page's files (inside the installed package)."""
+    return Path(__file__).with_name("static")
 
 
 def _version() -> str:

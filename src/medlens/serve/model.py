@@ -82,10 +82,10 @@ class ModelHandle:
     def __init__(
         self,
         run_dir: Path,
-        loader: Callable[[Path], PredictorLike] = _load_predictor,
+        loader: Callable[[Path], PredictorLike] | None = None,
     ) -> None:
         self.run_dir = run_dir
-        self._loader = loader
+        self._loader = loader or _load_predictor
         self._predictor: PredictorLike | None = None
         self.card: dict[str, Any] = {}
         self.sha256: str | None = None

@@ -91,9 +91,9 @@ def metrics(request: Request) -> Response:
 
 @router.get("/", include_in_schema=False)
 def index(request: Request) -> FileResponse:
-    from medlens.serve.app import _static_dir
+    from medlens.serve.app import static_dir
 
-    return FileResponse(_static_dir() / "index.html", media_type="text/html")
+    return FileResponse(static_dir() / "index.html", media_type="text/html")
 
 
 # --- model -----------------------------------------------------------------------------
