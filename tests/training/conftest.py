@@ -38,6 +38,7 @@ def tiny_config(data: Path, output: Path, **changes: Any) -> Any:
         "optimizer": {"lr": 0.01},
         "epochs": 3,
         "batch_size": 8,
+        "num_threads": 1,
         "output_dir": str(output),
     }
     for key, value in changes.items():
