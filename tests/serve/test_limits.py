@@ -189,3 +189,13 @@ def test_rgb_and_16_bit_inputs(client, tmp_path: Path) -> None:
             "/v1/predict?preview=true", files={"file": ("x.png", data, "image/png")}
         )
         assert response.status_code == 200, response.text
+
+
+def test_uploads_are_deleted_after_the_request(client, png: bytes, tmp_path: Path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ok = client.post("/v1/predict?heatmap=true", files={"file": ("a.png", png, "image/png")})
+    bad = client.post("/v1/predict", files={"file": ("b.png", png[:100], "image/png")})
+    assert (ok.status_code, bad.status_code // 100) == (200, 4)
+    assert list(tmp_path.glob("medlens-upload-*")) == []
