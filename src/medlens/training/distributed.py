@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext", "all_reduce_mean", "init_distributed"]
+__all__ = ["DistContext", "all_reduce_mean", "init_distributed", "shutdown_distributed"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +50,10 @@ def all_reduce_mean(value: float, ctx: DistContext) -> float:
     tensor = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(tensor)
     return float(tensor.item()) / ctx.world_size
+
+
+def shutdown_distributed(ctx: DistContext) -> None:
+    """Wait for every process (rank 0 writes the results last), then leave the group."""
+    if ctx.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -32,7 +32,7 @@ from medlens.training.callbacks import (
 from medlens.training.card import write_card
 from medlens.training.checkpoint import atomic_write_text, load_checkpoint, save_weights
 from medlens.training.data import CachedDataset, make_loader, preprocess_split
-from medlens.training.distributed import DistContext, init_distributed
+from medlens.training.distributed import DistContext, init_distributed, shutdown_distributed
 from medlens.training.loop import Trainer
 from medlens.training.losses import build_loss
 from medlens.training.optim import LRSchedule, build_optimizer
@@ -73,7 +73,8 @@ def train_run(
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     dist = init_distributed()
-    seed_everything(config.seed, deterministic=config.deterministic)
+    # each rank its own augmentation stream; DDP copies rank 0's initial weights to all
+    seed_everything(config.seed + dist.rank, deterministic=config.deterministic)
     manifest = build_manifest(config)
     if dist.is_main and resume is None:
         _start_run_dir(run_dir, config, manifest)
@@ -90,6 +91,7 @@ def train_run(
     parts.trainer.restore_best()
     if dist.is_main:
         _finish(run_dir, config, manifest, parts)
+    shutdown_distributed(dist)
     return run_dir
 
 
