@@ -30,7 +30,7 @@ def prepare_target(target: torch.Tensor, task: Task) -> torch.Tensor:
 
 def probabilities(logits: torch.Tensor, task: Task, temperature: float = 1.0) -> torch.Tensor:
     """Per-class probabilities ``(N, num_classes)`` from logits, after temperature scaling."""
-    scaled = logits.float() / temperature
+    scaled = logits.double() / temperature  # float64: rows sum to 1 to machine precision
     if task == "multiclass":
         return scaled.softmax(-1)
     p = scaled.sigmoid()
