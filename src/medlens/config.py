@@ -54,7 +54,7 @@ class DataConfig(_Strict):
     manifest: Path | None = None
     source: Path | None = None
     val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
-    test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.15, ge=0.0, lt=1.0)  # only when the data has no test split
     group_by_patient: bool = True
     train_split: str = "train"
     val_split: str = "val"
