@@ -54,6 +54,7 @@ def train(
         run_dir = train_run(None, resume=resume, console=console)  # type: ignore[arg-type]
     else:
         run_dir = train_run(build_config(config, flags), console=console)
+    _summary(run_dir)
     console.print(f"run written to [bold]{run_dir}[/]", soft_wrap=True)
     console.print(f"next: medlens evaluate {run_dir}")
 
@@ -90,3 +91,17 @@ def build_config(config: Path | None, flags: dict[str, Any]) -> Any:
     for key, value in flags.items():
         set_dotted(data, key, value)
     return parse_config(data, source="command-line flags")
+
+
+def _summary(run_dir: Path) -> None:
+    """Best epoch, validation AUC and the decision rule chosen on validation."""
+    import json
+
+    card = json.loads((run_dir / "model.json").read_text())
+    training = card["training"]
+    threshold = card.get("threshold")
+    rule = f"threshold {threshold:.3f}, " if isinstance(threshold, float) else ""
+    console.print(
+        f"best epoch {training['best_epoch'] + 1}/{training['epochs_run']}: "
+        f"val AUC {training['best_val_auc']:.4f}; {rule}temperature {card['temperature']:.2f}"
+    )
