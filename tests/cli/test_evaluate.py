@@ -87,3 +87,19 @@ def test_predict_refuses_tampered_weights(run: Path, tmp_path: Path) -> None:
     image = run.parent / "images" / "test" / "sick" / "test0.png"
     result = runner.invoke(app, ["predict", str(copy), str(image), "-o", str(tmp_path / "x.csv")])
     assert result.exit_code == 1 and "sha256" in result.output
+
+
+def test_predict_nifti_volume_uses_its_middle_slice(run: Path, tmp_path: Path) -> None:
+    import nibabel as nib
+    from PIL import Image as PILImage
+
+    from medlens.pipeline import predict_files
+
+    sick = np.asarray(PILImage.open(run.parent / "images" / "test" / "sick" / "test0.png"))
+    volume = np.zeros((5, 16, 16), np.uint8)
+    volume[2] = sick  # array order (slices, rows, cols) is NIfTI (k, j, i)
+    nib.save(nib.Nifti1Image(volume.transpose(2, 1, 0), np.eye(4)), tmp_path / "v.nii.gz")
+    out = predict_files(run, [tmp_path / "v.nii.gz", run.parent / "images" / "test" / "sick"])
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    by_path = {Path(r["path"]).name: r for r in rows}
+    assert by_path["v.nii.gz"]["p_sick"] == by_path["test0.png"]["p_sick"]
