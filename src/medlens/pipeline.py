@@ -17,6 +17,7 @@ from typing import Any
 
 from medlens.config import load_config
 from medlens.errors import DatasetError
+from medlens.segmentation import is_segmentation_run
 from medlens.training.run import train_run
 
 __all__ = ["evaluate_run", "find_images", "load_config", "predict_files", "train_run"]
@@ -43,6 +44,12 @@ def evaluate_run(
     from medlens.training.callbacks import read_metrics
 
     run_dir = Path(run_dir)
+    if is_segmentation_run(run_dir):
+        from medlens.segmentation import evaluate_segmentation
+
+        return evaluate_segmentation(
+            run_dir, data=data, split=split, n_bootstrap=n_bootstrap, examples=examples
+        )
     predictor = Predictor.from_run(run_dir)
     records, classes = _evaluation_records(run_dir, data, split)
     _check_classes(classes, predictor.classes, run_dir)
@@ -85,6 +92,10 @@ def predict_files(
     from medlens.inference import Predictor
 
     run_dir = Path(run_dir)
+    if is_segmentation_run(run_dir):  # label maps next to the CSV
+        from medlens.segmentation import predict_volumes
+
+        return predict_volumes(run_dir, inputs, output)
     predictor = Predictor.from_run(run_dir)
     paths = list(find_images(inputs))
     if not paths:

@@ -10,6 +10,7 @@ percentile bootstrap CIs over cases (:func:`medlens.evaluation.bootstrap.bootstr
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,13 +70,15 @@ def _monai_scores(
 
     y_pred, y = onehot(pred), onehot(true)
     dice = compute_dice(y_pred, y, include_background=False)
-    hd95 = compute_hausdorff_distance(
-        y_pred,
-        y,
-        include_background=False,
-        percentile=95,
-        spacing=list(spacing) if spacing is not None else None,
-    )
+    with warnings.catch_warnings():  # MONAI 1.5+ passes a deprecated argument to itself
+        warnings.simplefilter("ignore", FutureWarning)
+        hd95 = compute_hausdorff_distance(
+            y_pred,
+            y,
+            include_background=False,
+            percentile=95,
+            spacing=list(spacing) if spacing is not None else None,
+        )
     return float(dice.reshape(-1)[0]), float(hd95.reshape(-1)[0])
 
 

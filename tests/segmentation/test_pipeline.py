@@ -1,0 +1,134 @@
+"""train -> evaluate -> predict for segmentation, 2D (PNG pairs) and 3D (Decathlon NIfTI)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from medlens.config import parse_config
+from medlens.io import read_image
+from medlens.pipeline import evaluate_run, predict_files
+from medlens.training.run import train_run
+
+pytest.importorskip("monai")
+
+
+def _disk_png_dataset(root: Path, n: int = 32, size: int = 48, seed: int = 0) -> Path:
+    """Grey PNGs with a bright disk; masks saved as 0/255 (a common export)."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rows = ["path,label,patient_id,split,label_path"]
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        cy, cx, r = rng.uniform(12, size - 12), rng.uniform(12, size - 12), rng.uniform(5, 9)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+        image = np.clip(60 + 120 * disk + rng.normal(0, 25, disk.shape), 0, 255).astype(np.uint8)
+        PILImage.fromarray(image).save(root / "images" / f"case{i:02d}.png")
+        PILImage.fromarray((disk * 255).astype(np.uint8)).save(root / "masks" / f"case{i:02d}.png")
+        split = "train" if i < 20 else "val" if i < 26 else "test"
+        rows.append(f"images/case{i:02d}.png,,case{i:02d},{split},masks/case{i:02d}.png")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+@pytest.fixture(scope="module")
+def run_2d(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("seg2d")
+    config = parse_config(
+        {
+            "data": {"manifest": str(_disk_png_dataset(root / "data"))},
+            "task": "segmentation",
+            "epochs": 3,
+            "optimizer": {"lr": 0.003},
+            "output_dir": str(root / "run"),
+            "segmentation": {
+                "iterations_per_epoch": 10,
+                "plan": {"batch_size": 8},
+                "base_filters": 8,
+                "class_names": ["background", "disk"],
+            },
+        }
+    )
+    return train_run(config)
+
+
+def test_2d_learns_the_disk_and_writes_a_run(run_2d: Path) -> None:
+    card = json.loads((run_2d / "model.json").read_text())
+    plan = json.loads((run_2d / "plan.json").read_text())
+    assert card["task"] == "segmentation" and card["label_values"] == [0, 255]
+    assert card["plan"] == plan and plan["spatial_dims"] == 2
+    history = [json.loads(line) for line in (run_2d / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
+    out = evaluate_run(run_2d, split="test", n_bootstrap=200)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "segmentation" and metrics["n_cases"] == 6
+    dice = metrics["per_class"]["disk"]["dice"]
+    assert dice["value"] > 0.8 and dice["ci_low"] <= dice["value"] <= dice["ci_high"]
+    page = (out / "report.html").read_text()
+    assert "Best and worst cases" in page and "data:image/png;base64" in page
+
+
+def test_2d_predict_writes_png_masks_with_original_values(run_2d: Path, tmp_path) -> None:
+    images = sorted((run_2d.parent / "data" / "images").glob("case3*.png"))
+    output = predict_files(run_2d, images, tmp_path / "pred.csv")
+    rows = list(csv.DictReader(output.read_text().splitlines()))
+    assert len(rows) == len(images) and "volume_mm3_disk" in rows[0]
+    mask = read_image(rows[0]["label_map"]).array
+    truth = read_image(run_2d.parent / "data" / "masks" / images[0].name).array
+    assert mask.shape == truth.shape and set(np.unique(mask)) <= {0, 255}
+    assert ((mask > 0) & (truth > 0)).sum() * 2 / ((mask > 0).sum() + (truth > 0).sum()) > 0.8
+
+
+@pytest.fixture(scope="module")
+def run_3d(blob_dataset, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("seg3d")
+    config = parse_config(
+        {
+            "data": {"source": str(blob_dataset), "val_fraction": 0.2, "test_fraction": 0.2},
+            "epochs": 2,
+            "output_dir": str(root / "run"),
+            "segmentation": {
+                "iterations_per_epoch": 2,
+                "plan": {"patch_size": [16, 16, 16], "batch_size": 2},
+                "base_filters": 4,
+            },
+        }
+    )
+    return train_run(config)
+
+
+def test_3d_run_plan_and_resume_refusal(run_3d: Path, blob_dataset) -> None:
+    card = json.loads((run_3d / "model.json").read_text())
+    assert card["plan"]["patch_size"] == [16, 16, 16] and card["plan"]["filters"][0] == 4
+    assert card["plan"]["target_spacing"] == [1.5, 1.2, 1.0]  # NIfTI (i,j,k) -> array (k,j,i)
+    assert card["classes"] == ["background", "label_1", "label_2"]
+    assert (run_3d / "checkpoints" / "last.pt").is_file()
+    again = parse_config({"data": {"source": str(blob_dataset)}, "output_dir": str(run_3d)})
+    with pytest.raises(Exception, match="already holds a run"):
+        train_run(again)
+
+
+def test_3d_predict_keeps_the_input_geometry(run_3d: Path, blob_dataset, tmp_path) -> None:
+    source = sorted((blob_dataset / "imagesTr").glob("*.nii.gz"))[0]
+    output = predict_files(run_3d, [source], tmp_path / "out.csv")
+    label_path = Path(next(csv.DictReader(output.read_text().splitlines()))["label_map"])
+    written, original = nib.load(label_path), nib.load(source)
+    assert written.shape == original.shape
+    np.testing.assert_array_equal(written.affine, original.affine)
+    assert np.issubdtype(written.get_data_dtype(), np.integer)
+
+
+def test_3d_evaluate_scores_every_case(run_3d: Path) -> None:
+    out = evaluate_run(run_3d, split="test", n_bootstrap=50)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["class_names"] == ["label_1", "label_2"]
+    assert len(metrics["cases"]) == metrics["n_cases"] >= 2
+    rows = list(csv.DictReader((out / "predictions.csv").read_text().splitlines()))
+    assert len(rows) == metrics["n_cases"] and "hd95_label_2" in rows[0]
