@@ -44,6 +44,9 @@ def export(
     max_auc_drop: float = typer.Option(
         0.005, "--max-auc-drop", min=0.0, help="int8: largest AUC fall allowed."
     ),
+    reduce_range: bool = typer.Option(
+        False, "--reduce-range", help="int8: 7-bit weights (CPUs without VNNI)."
+    ),
 ) -> None:
     """Export a run to ONNX beside its weights, verify it against PyTorch, write export.json.
 
@@ -65,6 +68,7 @@ def export(
         data=calibration_data,
         opset=opset or DEFAULT_OPSET,
         tolerance=tolerance,
+        reduce_range=reduce_range,
     )
     _print_verification(result.verifications)
     for path in result.files:

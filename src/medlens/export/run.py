@@ -67,6 +67,7 @@ def export_run(
     verify_split: str = "val",
     max_verify: int = 1000,
     max_calibration: int = 256,
+    reduce_range: bool = False,
     seed: int = 0,
 ) -> ExportResult:
     """Export a trained run to ONNX (optionally int8) beside its weights, verified.
@@ -81,6 +82,7 @@ def export_run(
         tolerance: what the exported models must reach (see :class:`Tolerance`).
         verify_split: held-out split to verify on (falls back to ``test``).
         max_verify / max_calibration: at most this many images, drawn with ``seed``.
+        reduce_range: int8 with 7-bit weights (can help on CPUs without VNNI).
 
     Raises:
         ExportError: an export failed its verification (nothing written).
@@ -110,7 +112,7 @@ def export_run(
         if quantize != "none":
             out = stage / FILES[quantize]
             if quantize == "int8":
-                quantize_static_int8(fp32, out, calibration.split(16))
+                quantize_static_int8(fp32, out, calibration.split(16), reduce_range=reduce_range)
             else:
                 quantize_dynamic_int8(fp32, out)
             results["int8"] = judge(out, "int8")
@@ -119,6 +121,7 @@ def export_run(
         if failed:
             raise ExportError(f"{run_dir}: export refused, nothing written ({' | '.join(failed)})")
         record = _record(card, files, results, opset, quantize, source, split, calibration)
+        record["reduce_range"] = reduce_range
         final = [run_dir / f.name for f in files]
         for src, dst in zip(files, final, strict=True):
             os.replace(src, dst)
