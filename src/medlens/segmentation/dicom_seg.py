@@ -97,6 +97,9 @@ def _sorted_series(folder: Path) -> list:
     series = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
     if not datasets or len(series) != 1:
         raise InvalidImageError(f"{folder}: DICOM SEG needs a folder holding one DICOM series")
+    for ds in datasets:  # some exporters leave SOPClassUID empty; the file meta has it
+        if not ds.get("SOPClassUID") and "MediaStorageSOPClassUID" in ds.get("file_meta", {}):
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
     orientation = np.asarray(datasets[0].ImageOrientationPatient, dtype=float)
     normal = np.cross(orientation[:3], orientation[3:])
     return sorted(datasets, key=lambda ds: float(np.dot(ds.ImagePositionPatient, normal)))
