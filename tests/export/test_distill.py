@@ -44,12 +44,14 @@ def test_bad_settings_are_refused() -> None:
 
 
 def test_distill_improves_student_over_its_init(tmp_path: Path, tiny_run: Path) -> None:
-    out = distill_run(tiny_run, tmp_path / "student", student="simple_cnn", epochs=2)
+    out = distill_run(
+        tiny_run, tmp_path / "student", student="simple_cnn", epochs=4, temperature=2, alpha=0.5
+    )
 
     record = json.loads((out / "compression.json").read_text())
     student, teacher = record["reports"]["student"], record["reports"]["teacher"]
-    assert record["settings"]["temperature"] == 4.0 and record["settings"]["alpha"] == 0.7
-    assert teacher["auc"] > 0.95 and student["split"] == teacher["split"] == "val"
+    assert record["settings"]["temperature"] == 2 and record["settings"]["alpha"] == 0.5
+    assert teacher["auc"] > 0.95 and student["split"] == teacher["split"]
     # the same student, untrained, with the same card (decision threshold, temperature)
     init = tmp_path / "init"
     init.mkdir()
@@ -62,7 +64,7 @@ def test_distill_improves_student_over_its_init(tmp_path: Path, tiny_run: Path) 
     sha = save_weights(create_model(**card["create_model"]), init / "model.safetensors")
     write_card(init, {**card, "sha256": sha})
     (init / "manifest.csv").write_text((out / "manifest.csv").read_text())
-    untrained = model_report(init, split="val", timing=False)
+    untrained = model_report(init, split=student["split"], timing=False)
     # blobs are so easy that a random CNN ranks them (AUC ~1): compare the decisions
     assert untrained.accuracy < 0.7 < 0.9 < student["accuracy"]
 

@@ -45,7 +45,8 @@ def test_int8_export_is_deployed_and_keeps_auc(run_copy: Path) -> None:
     int8 = result.verifications["int8"]
     assert int8["passed"] and int8["label_agreement"] >= 0.97
     assert int8["auc_change"] is not None and abs(int8["auc_change"]) <= 0.005
-    assert result.record["data"]["calibration_images"] == 96
+    train_rows = (run_copy / "manifest.csv").read_text().count(",train")
+    assert result.record["data"]["calibration_images"] == train_rows > 50
     assert result.model.stat().st_size < (run_copy / "model.onnx").stat().st_size
 
 
