@@ -4,8 +4,8 @@ For each model (default: EfficientNet-Lite0, ImageNet-initialised, and ResNet-18
 scratch, at 224 px) on the Kermany chest X-rays: a trained run (``--run NAME=DIR``, or a
 short training here on a subset of Kermany train), then ``export_run(quantize="int8")``,
 ``prune_run`` (50 % global L1, one fine-tune epoch) and, for ``--teacher``, ``distill_run``
-into ``--student``. Every variant is timed at batch 1 and 32 and scored on the official
-Kermany test split (624 images).
+into ``--student`` (both on ``--finetune-images`` training images). Every variant is timed
+at batch 1 and 32 and scored on the official Kermany test split (624 images).
 
 fp32 peak: the best GFLOP/s of a 2048^3 float32 matmul (``torch.mm``) with the same
 threads; model FLOPs come from ``torch.utils.flop_counter`` (2 per multiply-add).
@@ -178,6 +178,7 @@ def bench_model(
     student: str | None,
     epochs: int,
     speed_only: bool = False,
+    finetune_images: int = 256,
 ):
     scorer = Scorer(run)
     torch_model = scorer.predictor.model
@@ -220,7 +221,8 @@ def bench_model(
     if speed_only:
         return {"model": name, "gflop_per_image": gflop, "rows": rows}
 
-    pruned = prune_run(run, work / f"{name}-pruned", amount=0.5, finetune_epochs=1)
+    source = subset_run(run, work / f"{name}-subset", finetune_images)
+    pruned = prune_run(source, work / f"{name}-pruned", amount=0.5, finetune_epochs=1)
     pruned_model = Predictor.from_run(pruned, engine="torch").model
     zipped = json.loads((pruned / "compression.json").read_text())["reports"]["pruned"]
     rows.append(measure("pruned 50% (PyTorch eager; size = zipped)", _eager(pruned_model),
@@ -228,13 +230,35 @@ def bench_model(
     if student:
         from medlens.export.distill import distill_run
 
-        out = distill_run(run, work / f"{name}-{student}", student=student, epochs=epochs)
+        out = distill_run(source, work / f"{name}-{student}", student=student, epochs=epochs)
         scored = Scorer(out)
         size = (out / "model.safetensors").stat().st_size
         label = f"distilled {student} (PyTorch eager)"
         fn = _eager(scored.predictor.model)
         rows.append(measure(label, fn, size, x1, x32, scored, None, peak))
     return {"model": name, "gflop_per_image": gflop, "rows": rows}
+
+
+def subset_run(run: Path, out: Path, n_train: int, seed: int = 0) -> Path:
+    """The same trained run, with only ``n_train`` training rows left in its manifest: the
+    fine-tune (pruning) and the student (distillation) see fewer images on a busy CPU."""
+    import shutil
+
+    from medlens.data import load_manifest
+
+    if out.exists():
+        shutil.rmtree(out)
+    keep = ("model.safetensors", "model.json", "config.yaml", "fingerprint.json")
+    out.mkdir(parents=True)
+    for name in keep:
+        shutil.copy2(run / name, out / name)
+    manifest = load_manifest(run / "manifest.csv")
+    train = [r for r in manifest if r.split == "train"]
+    chosen = {id(r) for r in random.Random(seed).sample(train, min(n_train, len(train)))}
+    manifest.with_records(r for r in manifest if r.split != "train" or id(r) in chosen).write(
+        out / "manifest.csv"
+    )
+    return out
 
 
 def export_int8(run: Path, speed_only: bool):
@@ -270,6 +294,7 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=800)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--student", default="simple_cnn")
+    parser.add_argument("--finetune-images", type=int, default=256)
     parser.add_argument(
         "--speed-only", nargs="*", default=[], help="models timed with random weights (no training)"
     )
@@ -310,6 +335,7 @@ def main() -> None:
                 args.student if name == args.teacher else None,
                 args.epochs,
                 speed_only=name in args.speed_only,
+                finetune_images=args.finetune_images,
             )
         )
     peak_end = peak_gflops(args.threads)
