@@ -50,6 +50,7 @@ def run_2d(tmp_path_factory) -> Path:
             "output_dir": str(root / "run"),
             "segmentation": {
                 "iterations_per_epoch": 10,
+                "val_every": 3,
                 "plan": {"batch_size": 8},
                 "base_filters": 8,
                 "class_names": ["background", "disk"],
@@ -132,3 +133,20 @@ def test_3d_evaluate_scores_every_case(run_3d: Path) -> None:
     assert len(metrics["cases"]) == metrics["n_cases"] >= 2
     rows = list(csv.DictReader((out / "predictions.csv").read_text().splitlines()))
     assert len(rows) == metrics["n_cases"] and "hd95_label_2" in rows[0]
+
+
+def test_cli_evaluate_and_predict_a_segmentation_run(run_2d: Path, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from medlens.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", str(run_2d), "--bootstrap", "50"])
+    assert result.exit_code == 0, result.output
+    assert "mean_dice" in result.output and "report" in result.output
+    image = run_2d.parent / "data" / "images" / "case31.png"
+    out = tmp_path / "p.csv"
+    result = runner.invoke(app, ["predict", str(run_2d), str(image), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 label map(s) written" in result.output
+    assert (tmp_path / "p" / "case31_seg.png").is_file()
