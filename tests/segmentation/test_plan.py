@@ -71,3 +71,24 @@ def test_plan_round_trip(tmp_path) -> None:
     (tmp_path / "bad.json").write_text('{"spatial_dims": 4}')
     with pytest.raises(ConfigError, match="invalid plan"):
         read_plan(tmp_path / "bad.json")
+
+
+def test_segmentation_task_needs_label_maps(tmp_path) -> None:
+    from PIL import Image as PILImage
+
+    from medlens.config import parse_config
+    from medlens.training.run import train_run
+
+    for name in ("a", "b"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(3):
+            PILImage.new("L", (16, 16), 40 * i).save(tmp_path / "data" / name / f"{i}.png")
+    config = parse_config(
+        {
+            "data": {"source": str(tmp_path / "data"), "val_fraction": 0.0},
+            "task": "segmentation",
+            "output_dir": str(tmp_path / "run"),
+        }
+    )
+    with pytest.raises(ConfigError, match="label_path"):
+        train_run(config)

@@ -58,6 +58,8 @@ def train_segmentation(
     from medlens.transforms.preprocess import preprocessing_from_dict
 
     run_dir = Path(run_dir)
+    if manifest.task != "segmentation":
+        raise ConfigError("task segmentation needs image/label pairs (a label_path per row)")
     options = SegmentationOptions.parse(config.segmentation)
     device = _device(options.device)
     train, val = manifest.split(config.data.train_split), manifest.split(config.data.val_split)
