@@ -26,3 +26,17 @@ def test_is_segmentation_run(tmp_path) -> None:
     assert seg.is_segmentation_run(tmp_path)
     (tmp_path / "model.json").write_text("not json")
     assert not seg.is_segmentation_run(tmp_path)
+
+
+def test_mask_folders_need_a_mask_per_image(tmp_path) -> None:
+    import pytest
+    from PIL import Image as PILImage
+
+    from medlens.errors import DatasetError
+    from medlens.segmentation.sources import from_mask_folders
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    PILImage.new("L", (8, 8)).save(tmp_path / "images" / "a.png")
+    with pytest.raises(DatasetError, match="no mask"):
+        from_mask_folders(tmp_path)

@@ -150,3 +150,13 @@ def test_cli_evaluate_and_predict_a_segmentation_run(run_2d: Path, tmp_path) -> 
     assert result.exit_code == 0, result.output
     assert "1 label map(s) written" in result.output
     assert (tmp_path / "p" / "case31_seg.png").is_file()
+
+
+def test_images_and_masks_folders_are_a_segmentation_source(run_2d: Path) -> None:
+    from medlens.data import open_source
+
+    manifest = open_source(run_2d.parent / "data")
+    assert manifest.task == "segmentation" and len(manifest) == 32
+    first = manifest.records[0]
+    assert Path(first.path).name == Path(first.label_path).name == "case00.png"
+    assert Path(first.label_path).parent.name == "masks"

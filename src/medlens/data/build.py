@@ -46,6 +46,10 @@ def open_source(
         raise DatasetError(f"{path}: a file source must be a MedMNIST .npz or a .csv manifest")
     if (path / "imagesTr").is_dir():
         return from_decathlon(path)
+    from medlens.segmentation.sources import from_mask_folders, is_mask_folder_layout
+
+    if is_mask_folder_layout(path):  # images/ + masks/: segmentation pairs
+        return from_mask_folders(path)
     return from_folder(path, patient_regex=patient_regex, id_salt=id_salt)
 
 
