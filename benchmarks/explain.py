@@ -2,7 +2,7 @@
 
 1. Milliseconds per heatmap at 224 px for ResNet-18 and DenseNet-121 (1 input channel,
    2 classes, input: a real Kermany chest X-ray), per method; median of ``--repeats``
-   after one warm-up call (Score-CAM: 1 call, occlusion: 2, no warm-up). Each call is a
+   after one warm-up call (Score-CAM, occlusion: 1 call, no warm-up). Each call is a
    fresh ``explain()`` (hooks added and removed).
 2. Resident memory (VmRSS) during 1,000 consecutive Grad-CAM explanations per model:
    after the first 50, then every 250; growth = last - first.
@@ -60,8 +60,8 @@ def xray_224() -> torch.Tensor:
 def timing(models: list[str], methods: list[str], repeats: dict[str, int]) -> None:
     x = xray_224()
     print("\n## ms per heatmap, 224 px, 1 image")
-    print("| model | method | median ms | calls |")
-    print("|---|---|---|---|")
+    print("| model | method | median wall ms | median CPU ms | calls |")
+    print("|---|---|---|---|---|")
     for name in models:
         torch.manual_seed(0)
         model = create_model(name, num_classes=2, in_chans=1).eval()
@@ -184,17 +184,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resnet18", "densenet121"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--n-memory", type=int, default=1000)
     parser.add_argument("--n-check", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="1: best on a shared 2-core box")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
         f"# medlens explain benchmark: torch {torch.__version__}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {args.threads} threads"
     )
-    slow = {"default": args.repeats, "scorecam": 1, "occlusion": 2}
+    slow = {"default": args.repeats, "scorecam": 1, "occlusion": 1}
     timing(args.models, args.methods, slow)
     memory(args.models, args.n_memory)
     randomisation(args.n_check)
