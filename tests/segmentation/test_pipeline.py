@@ -160,3 +160,47 @@ def test_images_and_masks_folders_are_a_segmentation_source(run_2d: Path) -> Non
     first = manifest.records[0]
     assert Path(first.path).name == Path(first.label_path).name == "case00.png"
     assert Path(first.label_path).parent.name == "masks"
+
+
+def _small_series(source: Path, folder: Path) -> Path:
+    """The real CT series' headers and pixels, shrunk to 32 x 32 px at 1 mm, 1.5 mm apart."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir()
+    for i, path in enumerate(sorted(source.iterdir())):
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array[::16, ::16].copy()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.Rows, ds.Columns, ds.PixelSpacing = 32, 32, [1.0, 1.0]
+        ds.ImagePositionPatient = [0.0, 0.0, 1.5 * i]
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(folder / f"slice{i:02d}.dcm", enforce_file_format=True)
+    return folder
+
+
+def test_3d_predict_on_a_dicom_series_writes_nifti_and_seg(
+    run_3d: Path, shared_datasets, tmp_path
+) -> None:
+    import highdicom as hd
+
+    series = _small_series(
+        shared_datasets / "totalsegmentator_example" / "example_ct_dicom", tmp_path / "ct"
+    )
+    output = predict_files(run_3d, [series], tmp_path / "out.csv")
+    row = next(csv.DictReader(output.read_text().splitlines()))
+    volume = read_image(series)
+    labels = read_image(row["label_map"])
+    assert labels.array.shape == volume.array.shape
+    np.testing.assert_allclose(labels.affine, volume.affine, atol=1e-6)
+    seg = hd.seg.segread(row["dicom_seg"])
+    assert len(seg.SegmentSequence) == 2
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == volume_uid(series)
+
+
+def volume_uid(series: Path) -> str:
+    import pydicom
+
+    return pydicom.dcmread(next(series.iterdir())).SeriesInstanceUID
