@@ -123,6 +123,8 @@ def test_batch_limit(make_client, png: bytes) -> None:
     files = [("files", (f"{i}.png", png, "image/png")) for i in range(3)]
     response = client.post("/v1/predict/batch", files=files)
     assert response.status_code == 413 and response.json()["error"] == "too_many_files"
+    (row,) = audit_rows(client)
+    assert (row.status_code, row.reason, row.item) == (413, "too_many_files", None)
 
 
 def test_page_docs_and_static(client) -> None:
