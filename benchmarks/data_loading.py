@@ -54,7 +54,7 @@ def images_per_second(
 
 def measure(name: str, manifest: Manifest, preprocessing: Preprocessing, workers: int) -> None:
     cold = ManifestDataset(manifest, preprocessing, cache="none")
-    for index in range(min(3, len(cold))):  # warm up: imports, decoder set-up
+    for index in range(min(32, len(cold))):  # warm up: imports, decoder and allocator set-up
         cold[index]
     cold_rates = images_per_second(cold, workers, min_items=1)
     cached = ManifestDataset(manifest, preprocessing, cache="memory")
