@@ -170,16 +170,8 @@ def untrained_run(name: str, manifest: Path, out: Path) -> Path:
     return out
 
 
-def bench_model(
-    name: str,
-    run: Path,
-    work: Path,
-    peak: float,
-    student: str | None,
-    epochs: int,
-    speed_only: bool = False,
-    finetune_images: int = 256,
-):
+def bench_model(name: str, run: Path, work: Path, peak: float, speed_only: bool = False):
+    """Eager, channels_last, ONNX Runtime fp32 and int8 of one run."""
     scorer = Scorer(run)
     torch_model = scorer.predictor.model
     x1, x32 = scorer.x[:1].contiguous(), scorer.x[:32].contiguous()
@@ -218,9 +210,16 @@ def bench_model(
         )
     )
     print(json.dumps({"export_verification": result.record["verification"]}), flush=True)
-    if speed_only:
-        return {"model": name, "gflop_per_image": gflop, "rows": rows}
+    return {"model": name, "gflop_per_image": gflop, "rows": rows, "x": (x1, x32)}
 
+
+def bench_compression(
+    result: dict, run: Path, work: Path, peak: float, student: str | None, epochs: int,
+    finetune_images: int,
+) -> None:  # fmt: skip
+    """Pruned and distilled variants of a trained run, appended to its rows."""
+    name, rows, (x1, x32) = result["model"], result["rows"], result.pop("x")
+    scorer = Scorer(run)
     source = subset_run(run, work / f"{name}-subset", finetune_images)
     pruned = prune_run(source, work / f"{name}-pruned", amount=0.5, finetune_epochs=1)
     pruned_model = Predictor.from_run(pruned, engine="torch").model
@@ -236,7 +235,6 @@ def bench_model(
         label = f"distilled {student} (PyTorch eager)"
         fn = _eager(scored.predictor.model)
         rows.append(measure(label, fn, size, x1, x32, scored, None, peak))
-    return {"model": name, "gflop_per_image": gflop, "rows": rows}
 
 
 def subset_run(run: Path, out: Path, n_train: int, seed: int = 0) -> Path:
@@ -311,7 +309,7 @@ def main() -> None:
                       "threads": args.threads, "torch": torch.__version__,
                       "fp32_peak_gflops": peak}), flush=True)  # fmt: skip
     manifest = kermany_manifest(args.work, args.train_images, seed=0)
-    results = []
+    results, runs = [], {}
     for name in args.models:
         run = Path(given[name]) if name in given else None
         if run is None and name in args.speed_only:
@@ -326,18 +324,16 @@ def main() -> None:
                 pretrained=name == "efficientnet_lite0",
             )
             print(json.dumps({"trained": name, "seconds": time.perf_counter() - start}), flush=True)
-        results.append(
-            bench_model(
-                name,
-                run,
-                args.work,
-                peak,
-                args.student if name == args.teacher else None,
-                args.epochs,
-                speed_only=name in args.speed_only,
-                finetune_images=args.finetune_images,
+        results.append(bench_model(name, run, args.work, peak, speed_only=name in args.speed_only))
+        runs[name] = run
+    for result in results:  # the slow part last: fine-tuning and distillation
+        name = result["model"]
+        if name not in args.speed_only:
+            student = args.student if name == args.teacher else None
+            bench_compression(
+                result, runs[name], args.work, peak, student, args.epochs, args.finetune_images
             )
-        )
+        result.pop("x", None)
     peak_end = peak_gflops(args.threads)
     print(json.dumps({"fp32_peak_gflops_at_end": peak_end}), flush=True)
     if peak_end > peak:  # contention from other users lowers a measurement, never raises it
