@@ -4,8 +4,8 @@
    2 classes, input: a real Kermany chest X-ray), per method; median of ``--repeats``
    after one warm-up call (Score-CAM, occlusion: 1 call, no warm-up). Each call is a
    fresh ``explain()`` (hooks added and removed).
-2. Resident memory (VmRSS) during 1,000 consecutive Grad-CAM explanations per model:
-   after the first 50, then every 250; growth = last - first.
+2. Resident memory (VmRSS) during 1,000 consecutive Grad-CAM explanations per model
+   (``--memory-size`` px): after the first 50, then every 250; growth = last - first.
 3. Model randomisation check (Adebayo et al. 2018) on real PneumoniaMNIST test X-rays:
    mean |Spearman rank correlation| between the maps of a briefly trained simple_cnn and of
    a randomly initialised twin (low = the map depends on what the model learned).
@@ -17,6 +17,12 @@ Weights are random for (1) and (2): time and memory do not depend on their value
 Usage (queue behind other heavy jobs on a shared machine):
 
     flock /tmp/medlens-heavy.lock python benchmarks/explain.py [--n-memory 1000]
+
+Lighter runs (each well under a minute of CPU), as recorded in docs/benchmarks/explain.md:
+
+    python benchmarks/explain.py --sections timing --methods gradcam gradcam++ --repeats 5
+    python benchmarks/explain.py --sections memory --models resnet18 --memory-size 64
+    python benchmarks/explain.py --sections checks --n-check 32
 """
 
 from __future__ import annotations
@@ -51,14 +57,14 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def xray_224() -> torch.Tensor:
+def xray(size: int = 224) -> torch.Tensor:
     path = sorted((DATASETS / "chest_xray_kermany_224" / "test" / "PNEUMONIA").iterdir())[0]
-    prep = Preprocessing(spatial_size=(224, 224), mean="imagenet")
+    prep = Preprocessing(spatial_size=(size, size), mean="imagenet")
     return prep(read_image(path))[None]
 
 
 def timing(models: list[str], methods: list[str], repeats: dict[str, int]) -> None:
-    x = xray_224()
+    x = xray(224)
     print("\n## ms per heatmap, 224 px, 1 image")
     print("| model | method | median wall ms | median CPU ms | calls |")
     print("|---|---|---|---|---|")
@@ -69,19 +75,22 @@ def timing(models: list[str], methods: list[str], repeats: dict[str, int]) -> No
             calls = repeats.get(method, repeats["default"])
             if calls > 2:
                 explain(model, x, method=method)  # warm-up (skipped for the slow methods)
-            times = []
+            wall, cpu = [], []
             for _ in range(calls):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 explain(model, x, method=method)
-                times.append(1000 * (time.perf_counter() - start))
+                wall.append(1000 * (time.perf_counter() - start))
+                cpu.append(1000 * (time.process_time() - start_cpu))
             print(
-                f"| {name} | {method} | {statistics.median(times):.0f} | {len(times)} |", flush=True
+                f"| {name} | {method} | {statistics.median(wall):.0f} | "
+                f"{statistics.median(cpu):.0f} | {calls} |",
+                flush=True,
             )
 
 
-def memory(models: list[str], n: int) -> None:
-    x = xray_224()
-    print(f"\n## resident memory over {n} consecutive Grad-CAM explanations (MiB)")
+def memory(models: list[str], n: int, size: int) -> None:
+    x = xray(size)
+    print(f"\n## resident memory over {n} consecutive Grad-CAM explanations, {size} px (MiB)")
     print("| model | after 50 | checkpoints | last | growth |")
     print("|---|---|---|---|---|")
     for name in models:
@@ -186,6 +195,10 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--n-memory", type=int, default=1000)
+    parser.add_argument("--memory-size", type=int, default=224, help="input side for the RSS run")
+    parser.add_argument(
+        "--sections", nargs="+", default=["timing", "memory", "checks"], help="what to run"
+    )
     parser.add_argument("--n-check", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="1: best on a shared 2-core box")
     args = parser.parse_args()
@@ -195,10 +208,13 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, {args.threads} threads"
     )
     slow = {"default": args.repeats, "scorecam": 1, "occlusion": 1}
-    timing(args.models, args.methods, slow)
-    memory(args.models, args.n_memory)
-    randomisation(args.n_check)
-    localisation(args.n_check)
+    if "timing" in args.sections:
+        timing(args.models, args.methods, slow)
+    if "memory" in args.sections:
+        memory(args.models, args.n_memory, args.memory_size)
+    if "checks" in args.sections:
+        randomisation(args.n_check)
+        localisation(args.n_check)
 
 
 if __name__ == "__main__":
