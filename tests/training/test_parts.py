@@ -151,3 +151,17 @@ def test_weights_hash_is_checked(tmp_path: Path) -> None:
         load_weights(other, tmp_path / "m.safetensors", sha256="0" * 64)
     with pytest.raises(WeightsError, match="do not fit"):
         load_weights(nn.Linear(3, 2), tmp_path / "m.safetensors")
+
+
+def test_precision_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    from medlens.training import run
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(run, "_has_native_bf16", lambda device: False)
+    assert run.resolve_precision("auto", cpu) is None
+    assert run.resolve_precision("fp32", cpu) is None
+    with pytest.raises(ConfigError, match="no native bf16"):
+        run.resolve_precision("bf16", cpu)
+    monkeypatch.setattr(run, "_has_native_bf16", lambda device: True)
+    assert run.resolve_precision("auto", cpu) is torch.bfloat16
+    assert run.resolve_precision("fp32", cpu) is None
