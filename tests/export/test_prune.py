@@ -46,3 +46,12 @@ def test_prune_run_keeps_sparsity_through_finetune(tmp_path: Path, tiny_run: Pat
     assert pruned["weights_zip_bytes"] < source["weights_zip_bytes"]
     assert pruned["auc"] is not None and pruned["auc"] > 0.9
     assert (out / "model.json").is_file() and (out / "metrics.jsonl").is_file()
+
+
+def test_global_pruning_never_empties_the_classifier(tiny_net: type[nn.Module]) -> None:
+    model = tiny_net()
+    with torch.no_grad():
+        model.head.weight.mul_(1e-4)  # far below every backbone weight, as in a fresh head
+    prune_model(model, 0.5)
+    assert int(torch.count_nonzero(model.head.weight)) == model.head.weight.numel()
+    assert sparsity(model) == pytest.approx(0.5, abs=0.01)
