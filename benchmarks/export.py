@@ -219,13 +219,13 @@ def bench_compression(
 ) -> None:  # fmt: skip
     """Pruned and distilled variants of a trained run, appended to its rows."""
     name, rows, (x1, x32) = result["model"], result["rows"], result.pop("x")
-    scorer = Scorer(run)
     source = subset_run(run, work / f"{name}-subset", finetune_images)
     pruned = prune_run(source, work / f"{name}-pruned", amount=0.5, finetune_epochs=1)
-    pruned_model = Predictor.from_run(pruned, engine="torch").model
+    pruned_scorer = Scorer(pruned)  # its own decision threshold and temperature
     zipped = json.loads((pruned / "compression.json").read_text())["reports"]["pruned"]
-    rows.append(measure("pruned 50% (PyTorch eager; size = zipped)", _eager(pruned_model),
-                        zipped["weights_zip_bytes"], x1, x32, scorer, None, peak))  # fmt: skip
+    rows.append(measure("pruned 50% (PyTorch eager; size = zipped)",
+                        _eager(pruned_scorer.predictor.model), zipped["weights_zip_bytes"],
+                        x1, x32, pruned_scorer, None, peak))  # fmt: skip
     if student:
         from medlens.export.distill import distill_run
 
