@@ -76,6 +76,7 @@ def evaluate_run(
         history=read_metrics(run_dir / "metrics.jsonl"),
         fingerprint=_fingerprint(predictor.card),
         examples=cases,
+        heatmap_gallery=_heatmap_gallery(predictor, [r.path for r in records], y, probs),
         model_card=predictor.card,
     )
     return out
@@ -178,6 +179,33 @@ def _as_2d(image: Any, predictor: Any) -> Any:
         middle = image.array.shape[0] // 2
         return image.with_array(image.array[middle], spacing=image.spacing[1:])
     return image
+
+
+def _heatmap_gallery(
+    predictor: Any, paths: Sequence[str], y: Any, probs: Any, per_category: int = 3
+) -> list[Any] | None:
+    """Grad-CAM overlays of the most confident true positives, false positives and false
+    negatives of a binary run; only those few files are read again."""
+    import numpy as np
+
+    if predictor.task != "binary":
+        return None
+    from medlens.evaluation import ReportImage
+    from medlens.explain import gallery
+    from medlens.training.data import load_images
+
+    p = np.asarray(probs, dtype=np.float64)[:, -1]
+    truth = np.asarray(y).reshape(-1).astype(int)
+    called = p >= predictor.threshold
+    picks: list[int] = []
+    for mask in ((truth == 1) & called, (truth == 0) & called, (truth == 1) & ~called):
+        idx = np.flatnonzero(mask)
+        picks += idx[np.argsort(-np.abs(p[idx] - 0.5))][:per_category].tolist()
+    if not picks:
+        return None
+    images = [_as_2d(im, predictor) for im in load_images([paths[i] for i in picks])]
+    pairs = gallery(predictor, images, [int(truth[i]) for i in picks], per_category=per_category)
+    return [ReportImage(png, category) for category, png in pairs]
 
 
 def _targets(records: Sequence[Any], classes: Sequence[str], task: str) -> Any:

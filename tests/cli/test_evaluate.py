@@ -49,6 +49,7 @@ def test_evaluate_writes_metrics_predictions_report(run: Path) -> None:
     assert len(rows) == 12 and {r["true_label"] for r in rows} == {"healthy", "sick"}
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64" in html
+    assert "Where the model looked (Grad-CAM)" in html  # the heatmap gallery of a binary run
     assert "roc_auc" in result.output and "report.html" in result.output
 
 
