@@ -12,4 +12,4 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = sorted(["Image", "MedlensError", "__version__", "read_image", "write_image"])
+__all__ = ["Image", "MedlensError", "__version__", "read_image", "write_image"]
