@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from medlens.evaluation._report_css import CSS
 
 
 def esc(value: Any) -> str:
@@ -92,3 +94,14 @@ def plain(value: Any, limit: int = 90) -> str:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def page(title: str, sections: Sequence[str]) -> str:
+    """A whole self-contained HTML document: the report stylesheet and the non-empty sections."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(part for part in sections if part)
+        + "\n</body>\n</html>\n"
+    )

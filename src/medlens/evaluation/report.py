@@ -23,9 +23,9 @@ from medlens.evaluation._html import (
     figure,
     img,
     is_count_table,
+    page,
 )
 from medlens.evaluation._io import atomic_write
-from medlens.evaluation._report_css import CSS
 from medlens.evaluation.classification import METRICS
 from medlens.evaluation.examples import ExampleCase, ReportImage
 
@@ -111,13 +111,7 @@ def render_report(
         _model(card),
         _footer(metrics),
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(part for part in body if part)
-        + "\n</body>\n</html>\n"
-    )
+    return page(title, body)
 
 
 # --- sections ------------------------------------------------------------------------------

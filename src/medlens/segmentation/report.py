@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from medlens.evaluation._html import definition_list, esc, figure
+from medlens.evaluation._html import definition_list, esc, figure, page
 from medlens.evaluation._io import atomic_write
-from medlens.evaluation._report_css import CSS
 
 __all__ = ["Overlay", "overlay_png", "render_segmentation_report", "write_segmentation_report"]
 
@@ -89,13 +88,7 @@ def render_segmentation_report(
         _model(card),
         _footer(metrics),
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(part for part in body if part)
-        + "\n</body>\n</html>\n"
-    )
+    return page(title, body)
 
 
 def _header(title: str, metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
