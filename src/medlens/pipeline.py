@@ -120,11 +120,11 @@ class _Row:
 
 def find_images(inputs: Sequence[str | Path]) -> Iterator[Path]:
     """Image files given directly or found under folders (sorted, hidden files skipped)."""
-    from medlens.data.sources import _is_image_file
+    from medlens.data.sources import is_image_file
 
     for item in map(Path, inputs):
         if item.is_dir():
-            yield from (p for p in sorted(item.rglob("*")) if _is_image_file(p))
+            yield from (p for p in sorted(item.rglob("*")) if is_image_file(p))
         elif item.is_file():
             yield item
         else:

@@ -55,7 +55,7 @@ def patient_id_from_name(name: str, pattern: str | re.Pattern[str] = DEFAULT_PAT
     regex = re.compile(pattern) if isinstance(pattern, str) else pattern
     match = regex.search(name)
     if match is None:
-        return _stem(name)
+        return image_stem(name)
     if "patient" in regex.groupindex:
         return match.group("patient")
     return match.group(1) if regex.groups else match.group(0)
@@ -94,7 +94,7 @@ def _walk_classes(root: Path) -> Iterator[tuple[str, str, Path]]:
     for split, base in layout:
         for class_folder in _subfolders(base):
             for path in sorted(class_folder.rglob("*")):
-                if _is_image_file(path):
+                if is_image_file(path):
                     yield split, class_folder.name, path
 
 
@@ -102,13 +102,14 @@ def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _is_image_file(path: Path) -> bool:
+def is_image_file(path: Path) -> bool:
+    """A visible file medlens can read as an image, judged by name (or DICOM preamble)."""
     if path.name.startswith(".") or not path.is_file():
         return False
-    return path.name.lower().endswith(IMAGE_SUFFIXES) or _is_dicom(path)
+    return path.name.lower().endswith(IMAGE_SUFFIXES) or is_dicom_file(path)
 
 
-def _is_dicom(path: Path) -> bool:
+def is_dicom_file(path: Path) -> bool:
     """A ``.dcm`` name, or the DICOM preamble (series files often have no extension)."""
     if path.name.lower().endswith(DICOM_SUFFIXES):
         return True
@@ -161,8 +162,8 @@ def from_decathlon(root: str | Path) -> Manifest:
     for image in sorted(images.iterdir()):
         if image.name.startswith(".") or not image.name.endswith(NIFTI_SUFFIXES):
             continue
-        case = re.sub(r"_\d{4}$", "", _stem(image.name))
-        label = labels / image.name.replace(_stem(image.name), case, 1)
+        case = re.sub(r"_\d{4}$", "", image_stem(image.name))
+        label = labels / image.name.replace(image_stem(image.name), case, 1)
         if not label.is_file():
             raise DatasetError(f"{image}: no matching label file {label.name} in labelsTr/")
         records.append(Record(str(image.resolve()), "", case, "", str(label.resolve())))
@@ -186,7 +187,8 @@ def _decathlon_classes(path: Path) -> tuple[str, ...]:
         raise DatasetError(f"{path}: 'labels' must map integer ids to names") from None
 
 
-def _stem(name: str) -> str:
+def image_stem(name: str) -> str:
+    """A file name without its image suffix (``case_01.nii.gz`` -> ``case_01``)."""
     for suffix in (".nii.gz", *IMAGE_SUFFIXES, *DICOM_SUFFIXES):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]

@@ -152,6 +152,7 @@ def predict_volumes(
     inputs, in ``label_dir`` (default: the CSV's path without ``.csv``); a DICOM series also
     gets ``<name>_seg.dcm`` (DICOM SEG) when ``dicom_seg``.
     """
+    from medlens.data.sources import image_stem
     from medlens.io import read_image, write_image
     from medlens.segmentation.inference import SegmentationPredictor
 
@@ -163,7 +164,7 @@ def predict_volumes(
     for source, is_series in _inputs(inputs):
         image = read_image(source)
         labels = predictor.predict(image)
-        stem = _stem(source)
+        stem = image_stem(source.name)
         raster = image.meta.get("format", "").upper() in ("PNG", "JPEG", "TIFF", "BMP")
         target = label_dir / f"{stem}_seg{'.png' if raster else '.nii.gz'}"
         write_image(labels, target)
@@ -181,7 +182,7 @@ def predict_volumes(
 
 def _inputs(inputs: Sequence[str | Path]) -> Iterator[tuple[Path, bool]]:
     """``(path, is_dicom_series)``: folders of DICOM files are series, other folders searched."""
-    from medlens.data.sources import _is_dicom, _is_image_file
+    from medlens.data.sources import is_dicom_file, is_image_file
 
     for item in map(Path, inputs):
         if item.is_file():
@@ -190,18 +191,12 @@ def _inputs(inputs: Sequence[str | Path]) -> Iterator[tuple[Path, bool]]:
             files = [
                 p for p in sorted(item.rglob("*")) if p.is_file() and not p.name.startswith(".")
             ]
-            if files and all(_is_dicom(p) for p in files):
+            if files and all(is_dicom_file(p) for p in files):
                 yield item, True
             else:
-                yield from ((p, False) for p in files if _is_image_file(p))
+                yield from ((p, False) for p in files if is_image_file(p))
         else:
             raise DatasetError(f"input not found: {item}")
-
-
-def _stem(path: Path) -> str:
-    from medlens.data.sources import _stem as stem
-
-    return stem(path.name)
 
 
 def _dicom_seg(labels: np.ndarray, folder: Path, path: Path, predictor: Any) -> Path:

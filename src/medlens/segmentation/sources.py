@@ -25,18 +25,18 @@ def is_mask_folder_layout(root: str | Path) -> bool:
 
 def from_mask_folders(root: str | Path) -> Manifest:
     """The manifest of every image in ``root/images`` with its mask (error if one is missing)."""
-    from medlens.data.sources import _is_image_file, _stem, patient_id_from_name
+    from medlens.data.sources import image_stem, is_image_file, patient_id_from_name
 
     root = Path(root)
     masks_dir = next((root / m for m in MASK_FOLDERS if (root / m).is_dir()), None)
     if not (root / "images").is_dir() or masks_dir is None:
         raise DatasetError(f"{root}: needs images/ and masks/ (or labels/) folders")
-    masks = {_stem(p.name): p for p in sorted(masks_dir.iterdir()) if _is_image_file(p)}
+    masks = {image_stem(p.name): p for p in sorted(masks_dir.iterdir()) if is_image_file(p)}
     records = []
     for image in sorted((root / "images").iterdir()):
-        if not _is_image_file(image):
+        if not is_image_file(image):
             continue
-        mask = masks.get(_stem(image.name))
+        mask = masks.get(image_stem(image.name))
         if mask is None:
             raise DatasetError(f"{image}: no mask with the same name in {masks_dir.name}/")
         patient = patient_id_from_name(image.name)
