@@ -67,6 +67,21 @@ def test_round_trip_matches_the_trained_model(run: Path) -> None:
     assert predictions[1].to_dict()["p_opacity"] == got[1]
 
 
+def test_torch_engine_runs_2d_networks_channels_last() -> None:
+    from medlens.inference import to_channels_last
+
+    conv2d = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(400, 2)
+    )
+    x = torch.randn(2, 1, 12, 12)
+    before = conv2d(x)
+    to_channels_last(conv2d)
+    assert conv2d[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(conv2d(x), before, atol=1e-6)
+    conv3d = to_channels_last(torch.nn.Conv3d(1, 4, 3))  # 5-D weights: left as they are
+    assert conv3d.weight.is_contiguous()
+
+
 def test_decide_per_task(run: Path) -> None:
     predictor = Predictor.from_run(run)
     predictor.threshold = 0.9

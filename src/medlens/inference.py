@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from medlens.io import Image
 
-__all__ = ["ENGINES", "Prediction", "Predictor", "load_engine"]
+__all__ = ["ENGINES", "Prediction", "Predictor", "load_engine", "to_channels_last"]
 
 Engine = Literal["torch", "onnx"]
 ENGINES: tuple[str, ...] = ("torch", "onnx")
@@ -63,7 +63,7 @@ def load_engine(run_dir: Path, card: dict[str, Any], engine: str) -> Callable:
 
         model = create_model(**card["create_model"])
         load_weights(model, run_dir / "model.safetensors", sha256=card["sha256"])
-        return model.eval()
+        return to_channels_last(model.eval())
     if engine == "onnx":
         from medlens.export.run import deployed_onnx
         from medlens.export.runtime import OnnxModel
@@ -75,6 +75,20 @@ def load_engine(run_dir: Path, card: dict[str, Any], engine: str) -> Callable:
             )
         return OnnxModel(path)
     raise ConfigError(f"unknown inference engine {engine!r}: use one of {ENGINES}")
+
+
+def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    """Channels-last weights for a 2D network (PyTorch's fast CPU convolution path).
+
+    Eager EfficientNet-Lite0 at batch 1 was measured up to 100x slower in the default layout
+    (docs/benchmarks/export.md). 3D networks (5-D weights) are left as they are.
+    """
+    import torch
+
+    dims = {p.dim() for p in model.parameters()}
+    if 4 in dims and 5 not in dims:
+        model.to(memory_format=torch.channels_last)
+    return model
 
 
 class Predictor:
