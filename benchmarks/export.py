@@ -18,6 +18,7 @@ Usage (queue behind other heavy jobs on a shared machine):
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -179,11 +180,13 @@ def bench_model(name: str, run: Path, work: Path, peak: float, speed_only: bool 
     weights = (run / "model.safetensors").stat().st_size
     rows = []
 
+    eager_model = copy.deepcopy(torch_model).to(memory_format=torch.contiguous_format)
+
     def eager(x):
         with torch.no_grad():
-            return torch_model(x)
+            return eager_model(x)
 
-    cl_model = Predictor.from_run(run, engine="torch").model.to(memory_format=torch.channels_last)
+    cl_model = torch_model.to(memory_format=torch.channels_last)  # what Predictor runs
 
     def fast(x):
         with torch.inference_mode():
