@@ -1,7 +1,9 @@
 """PneumoniaMNIST 28x28, official split: test AUC/ACC with 95% bootstrap CIs over 3 seeds.
 
 Model, epoch (best validation AUC), decision threshold (Youden) and temperature are all
-chosen on the validation split; the test split is used once per seed, at the end.
+chosen on the validation split; the test split is used once per seed, at the end. With
+several seeds, their ensemble (mean calibrated probability, threshold re-chosen on the
+validation split) is scored too.
 
     flock /tmp/medlens-heavy.lock python benchmarks/pneumoniamnist.py \
         --data ../shared/datasets/pneumoniamnist/pneumoniamnist.npz --out /tmp/bench-pmnist
@@ -13,7 +15,13 @@ import argparse
 import statistics
 from pathlib import Path
 
+import numpy as np
 from _runs import describe, train_and_test
+
+from medlens.data import load_manifest
+from medlens.data.dataset import load_record_image
+from medlens.evaluation import evaluate_predictions, select_threshold
+from medlens.inference import Predictor
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pneumoniamnist.yaml"
 PUBLISHED = [
@@ -22,6 +30,30 @@ PUBLISHED = [
     ("MedMNIST v2 Google AutoML Vision", 0.991, 0.946),
     ("MedMNIST+ best at 28", 0.973, 0.866),
 ]
+
+
+def split_probabilities(run: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and calibrated positive-class probabilities of one run on one split."""
+    predictor = Predictor.from_run(run)
+    records = [r for r in load_manifest(run / "manifest.csv") if r.split == split]
+    predictions = predictor.predict([load_record_image(r.path) for r in records])
+    positive = predictor.classes[1]
+    labels = np.array([int(r.labels[0] == positive) for r in records])
+    return labels, np.array([p.probabilities[positive] for p in predictions])
+
+
+def ensemble(runs: list[Path]) -> str:
+    """Mean probability of the runs; threshold (Youden) on validation, scored on test."""
+    (y_val, *_), val = zip(*(split_probabilities(run, "val") for run in runs), strict=True)
+    (y_test, *_), test = zip(*(split_probabilities(run, "test") for run in runs), strict=True)
+    point = select_threshold(y_val, np.mean(val, axis=0))
+    metrics = evaluate_predictions(y_test, np.mean(test, axis=0), threshold=point.threshold)
+    auc, acc = metrics["metrics"]["roc_auc"], metrics["metrics"]["accuracy"]
+    return (
+        f"ensemble of {len(runs)} seeds: test AUC {auc['value']:.4f} "
+        f"[{auc['ci_low']:.4f}, {auc['ci_high']:.4f}]  ACC {acc['value']:.4f} "
+        f"[{acc['ci_low']:.4f}, {acc['ci_high']:.4f}]  thr {point.threshold:.3f}"
+    )
 
 
 def main() -> None:
@@ -47,6 +79,8 @@ def main() -> None:
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"test {key.upper()} over {len(values)} seeds: mean {statistics.mean(values):.4f} "
               f"sd {spread:.4f} min {min(values):.4f} max {max(values):.4f}")  # fmt: skip
+    if len(rows) > 1:
+        print(ensemble([Path(r["run"]) for r in rows]), flush=True)
     print("published (test AUC / ACC):")
     for name, auc, acc in PUBLISHED:
         print(f"  {name}: {auc:.3f} / {acc:.3f}")
