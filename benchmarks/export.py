@@ -295,6 +295,7 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=800)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--student", default="simple_cnn")
+    parser.add_argument("--distill-epochs", type=int, help="default: --epochs")
     parser.add_argument("--finetune-images", type=int, default=256)
     parser.add_argument(
         "--speed-only", nargs="*", default=[], help="models timed with random weights (no training)"
@@ -334,7 +335,13 @@ def main() -> None:
         if name not in args.speed_only:
             student = args.student if name == args.teacher else None
             bench_compression(
-                result, runs[name], args.work, peak, student, args.epochs, args.finetune_images
+                result,
+                runs[name],
+                args.work,
+                peak,
+                student,
+                args.distill_epochs or args.epochs,
+                args.finetune_images,
             )
         result.pop("x", None)
     peak_end = peak_gflops(args.threads)
