@@ -7,7 +7,7 @@ server's resident memory before and after. The same model (``Predictor.from_run`
 served by a bare FastAPI endpoint (upload -> read_image -> predict -> JSON, no limits,
 audit or metrics) so that the service's own overhead is visible.
 
-    flock /tmp/medlens-heavy.lock python benchmarks/serve_load.py --seconds 60
+    flock /tmp/medlens-laneA.lock python benchmarks/serve_load.py --seconds 60
 
 Without ``--run`` a run directory with an untrained resnet18 (224 px, 1 channel, binary)
 is written to a temporary folder: throughput does not depend on the weights' values.
@@ -103,6 +103,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stamp() -> str:
+    """UTC time and the machine's load averages (1, 5, 15 min): how busy the cores were."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    return f"{now}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
 
 
 def rss_mb(pid: int) -> float:
@@ -207,6 +213,7 @@ def main() -> None:
     conc_list = [int(c) for c in args.concurrency.split(",")]
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     print(f"# machine: {machine}")
+    print(f"# start: {stamp()}")
     print(f"# run: {run_dir}; {args.seconds:g} s per config (max {args.max_requests} requests)")
     print("| server | input | concurrency | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -229,6 +236,7 @@ def main() -> None:
         for kind, (process, _) in servers.items():
             print(f"# {kind} server RSS: {rss_before[kind]:.0f} MB after start-up, "
                   f"{rss_mb(process.pid):.0f} MB after the load", flush=True)  # fmt: skip
+        print(f"# end: {stamp()}")
     finally:
         for process, _ in servers.values():
             process.terminate()

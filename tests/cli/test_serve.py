@@ -1,4 +1,5 @@
-"""``medlens serve``: safety checks, and a real process under concurrent load and SIGTERM."""
+"""``medlens serve``: safety checks, and real processes: SIGTERM under concurrent load,
+several workers behind one /metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -77,19 +81,55 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(base: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+def wait_until(check: Callable[[], bool], process: subprocess.Popen, timeout: float = 120.0):
+    """Poll ``check`` (connection errors count as not yet) while the server runs."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "medlens serve exited early"
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+            if check():
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise AssertionError("medlens serve did not become ready")
+    raise AssertionError("medlens serve did not get there in time")
+
+
+@contextmanager
+def serving(run_dir: Path, tmp_path: Path, *options: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``medlens serve RUN`` as a process (own session) on a free loopback port, once ready.
+
+    Its temporary files go under ``tmp_path``, its output to ``tmp_path / "serve.log"``;
+    whatever is left of it (workers included) is killed at the end.
+    """
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, "-c", "from medlens.cli import app; app()", "serve", str(run_dir)]
+    command += ["--port", str(port), "--db", str(tmp_path / "audit.sqlite"), *options]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, process)
+        yield process, base
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def sample(metrics: str, series: str) -> float:
+    """The value of one series of a /metrics text, e.g. ``'medlens_ready{pid="7"}'``."""
+    for line in metrics.splitlines():
+        if line.startswith(f"{series} "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{series} not in /metrics")
 
 
 def test_process_sigterm_finishes_in_flight_and_loses_no_audit_row(
@@ -99,16 +139,8 @@ def test_process_sigterm_finishes_in_flight_and_loses_no_audit_row(
 
     from medlens.serve import AuditStore
 
-    port, db = free_port(), tmp_path / "audit.sqlite"
-    options = f"--port {port} --db {db} --max-concurrency 1 --queue-size 32 --log-level warning"
-    command = [sys.executable, "-c", "from medlens.cli import app; app()", "serve", str(run_dir)]
-    command += options.split()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
+    options = "--max-concurrency 1 --queue-size 32 --log-level warning".split()
+    with serving(run_dir, tmp_path, *options) as (process, base):
         data = dicom_testfile("CT_small.dcm").read_bytes()
         responses: list[httpx.Response] = []
         failures: list[Exception] = []
@@ -133,17 +165,47 @@ def test_process_sigterm_finishes_in_flight_and_loses_no_audit_row(
             t.join(90)
         # uvicorn shuts down gracefully, then re-raises the signal it caught
         assert process.wait(60) in (0, -signal.SIGTERM)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        log.close()
     assert [r.status_code for r in responses] == [200] * len(responses), (
         tmp_path / "serve.log"
     ).read_text()
     assert len(responses) > answered_at_sigterm  # requests in flight at SIGTERM finished
-    store = AuditStore(f"sqlite:///{db}", create=False)
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.sqlite'}", create=False)
     rows = store.read()
     store.close()
     assert sorted(r.request_id for r in rows) == sorted(r.json()["request_id"] for r in responses)
     assert all(r.status_code == 200 and r.label for r in rows)
+
+
+def test_workers_add_up_in_one_metrics_view(run_dir: Path, tmp_path: Path, dicom_testfile):
+    """With --workers 2 every scrape, whichever worker answers it, counts every request."""
+    import httpx
+
+    options = "--workers 2 --max-concurrency 1 --queue-size 16 --log-level warning".split()
+    with serving(run_dir, tmp_path, *options) as (process, base):
+        (metrics_dir,) = tmp_path.glob("medlens-metrics-*")
+
+        def both_ready() -> bool:  # one medlens_ready series per worker (pid label)
+            text = httpx.get(f"{base}/metrics", timeout=5).text
+            ready = [line for line in text.splitlines() if line.startswith("medlens_ready{pid=")]
+            return [float(line.rsplit(" ", 1)[1]) for line in ready] == [1.0, 1.0]
+
+        wait_until(both_ready, process)
+        data = dicom_testfile("CT_small.dcm").read_bytes()
+
+        def send(_: int) -> int:  # a new connection each: the kernel hands it to either worker
+            files = {"file": ("ct.dcm", data, "application/dicom")}
+            return httpx.post(f"{base}/v1/predict", files=files, timeout=60).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(send, range(8)))
+        assert statuses == [200] * 8
+        for _ in range(4):
+            text = httpx.get(f"{base}/metrics", timeout=5).text
+            assert sample(text, 'medlens_requests_total{route="/v1/predict",status="200"}') == 8
+            assert sample(text, 'medlens_inference_latency_seconds_count{engine="torch"}') == 8
+            assert sample(text, "medlens_requests_in_flight") == 1  # this scrape
+            assert sample(text, "medlens_inference_queued") == 0
+            assert "medlens_model_info{" in text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) in (0, -signal.SIGTERM)
+    assert not metrics_dir.exists()  # the per-serve folder is removed at exit

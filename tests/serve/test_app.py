@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,10 +136,25 @@ def test_page_docs_and_static(client) -> None:
     assert page.headers["x-content-type-options"] == "nosniff"
     assert 'src="/static/app.js"' in page.text and "http" not in page.text.split("<body")[0]
     assert client.get("/static/app.js").status_code == 200
-    assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     for route in ("/v1/predict", "/v1/predict/batch", "/v1/preview", "/v1/model", "/readyz"):
         assert route in paths
+
+
+def test_docs_need_no_other_host(client) -> None:
+    """Swagger UI's JS, CSS and icon come from the app itself: /docs works offline."""
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "http://" not in docs.text and "https://" not in docs.text
+    assert '"validatorUrl": null' in docs.text  # no badge fetched from swagger.io
+    csp = docs.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert len(assets) == 3 and all(a.startswith("/docs/static/") for a in assets), assets
+    types = {client.get(a).headers["content-type"].split(";")[0] for a in assets}
+    assert types == {"text/javascript", "text/css", "image/png"}
+    assert "SwaggerUIBundle" in client.get(next(a for a in assets if a.endswith(".js"))).text
+    assert client.get("/openapi.json").status_code == 200
 
 
 def test_metrics(client, png: bytes) -> None:

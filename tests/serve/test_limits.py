@@ -162,6 +162,33 @@ def test_saturated_answers_503_with_retry_after(make_client, blocking, png: byte
     assert sorted(reasons, key=str) == sorted(["saturated", None], key=str)
 
 
+def gauge(client, name: str) -> float:
+    line = next(x for x in client.get("/metrics").text.splitlines() if x.startswith(f"{name} "))
+    return float(line.split()[1])
+
+
+def test_queue_and_in_flight_gauges_follow_the_gate(make_client, blocking, png: bytes) -> None:
+    client = make_client(predictor=blocking, max_concurrency=1, queue_size=2)
+    files = {"file": ("a.png", png, "image/png")}
+    workers = [threading.Thread(target=lambda: client.post("/v1/predict", files=files))]
+    workers[0].start()
+    assert blocking.entered.wait(10)
+    assert gauge(client, "medlens_inference_queued") == 0
+    workers.append(threading.Thread(target=lambda: client.post("/v1/predict", files=files)))
+    workers[1].start()
+    for _ in range(200):  # the second request is admitted, then waits for the slot
+        if gauge(client, "medlens_inference_queued") == 1:
+            break
+        threading.Event().wait(0.05)
+    assert gauge(client, "medlens_inference_queued") == 1
+    assert gauge(client, "medlens_requests_in_flight") == 3  # two uploads and this scrape
+    blocking.release.set()
+    for worker in workers:
+        worker.join(30)
+    assert gauge(client, "medlens_inference_queued") == 0
+    assert gauge(client, "medlens_requests_in_flight") == 1
+
+
 def test_timeout_answers_504_and_keeps_the_slot(make_client, blocking, png: bytes) -> None:
     client = make_client(predictor=blocking, max_concurrency=1, inference_timeout_s=0.2)
     response = client.post("/v1/predict", files={"file": ("a.png", png, "image/png")})

@@ -131,3 +131,24 @@ def test_upload_xray_and_dicom(page, live, run_dir: Path, xray_jpeg: Path, ct_di
     assert page.problems == []
     rows = app.state.service.audit.read()
     assert [r.route for r in rows] == ["/v1/predict", "/v1/predict", "/v1/preview"]
+
+
+def test_docs_render_offline(page, live) -> None:
+    """Swagger UI draws every route with no request leaving the service (CSP allows it)."""
+    base, _app = live
+    elsewhere: list[str] = []
+
+    def only_the_service(route) -> None:
+        if route.request.url.startswith(f"{base}/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_service)
+    page.goto(f"{base}/docs")
+    paths = page.locator(".opblock-summary-path")
+    sync_api.expect(paths.first).to_be_visible(timeout=30_000)
+    shown = set(paths.all_text_contents())
+    assert {"/v1/predict", "/v1/predict/batch", "/v1/model", "/metrics"} <= shown
+    assert elsewhere == [] and page.problems == []

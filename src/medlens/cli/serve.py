@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import typer
@@ -21,7 +22,10 @@ def serve(
     ),
     port: int = typer.Option(8000, "--port", help="TCP port (0: any free port)."),
     workers: int = typer.Option(
-        1, "--workers", help="Worker processes (each loads the model and has its own limits)."
+        1,
+        "--workers",
+        help="Worker processes (each loads the model and has its own limits; /metrics adds "
+        "up all of them).",
     ),
     token_file: Path | None = typer.Option(
         None, "--token-file", help="File whose first line is the bearer token clients must send."
@@ -58,6 +62,7 @@ def serve(
 
     from medlens.errors import ConfigError
     from medlens.serve import ServeSettings, create_app
+    from medlens.serve.metrics import MULTIPROC_ENV
     from medlens.serve.model import read_card, verify_weights
 
     try:
@@ -90,8 +95,11 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return
-    os.environ.update(settings_environment(settings))
-    uvicorn.run("medlens.serve:create_app_from_env", factory=True, workers=workers, **options)
+    # the workers' metrics meet in a fresh folder, removed when the last worker is gone
+    with tempfile.TemporaryDirectory(prefix="medlens-metrics-") as metrics_dir:
+        os.environ.update(settings_environment(settings))
+        os.environ[MULTIPROC_ENV] = metrics_dir
+        uvicorn.run("medlens.serve:create_app_from_env", factory=True, workers=workers, **options)
 
 
 def settings_environment(settings: object) -> dict[str, str]:

@@ -31,6 +31,8 @@ __all__ = ["ServiceState", "create_app", "create_app_from_env"]
 
 log = logging.getLogger("medlens.serve")
 
+DOCS_ASSETS = "/docs/static"  # Swagger UI's JS, CSS and icon, served by the app itself
+
 
 @dataclass
 class ServiceState:
@@ -54,23 +56,25 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
 
     Raises:
         ServiceError: unsafe settings (non-loopback host without a token, short token),
-            not a run directory, or an audit database that cannot be opened.
+            not a run directory, an audit database that cannot be opened, or several
+            workers without ``PROMETHEUS_MULTIPROC_DIR``.
     """
     settings.check_safe()
     loader = None if predictor is None else (lambda _run_dir: predictor)
-    model = ModelHandle(settings.run_dir, loader)
+    metrics = ServeMetrics(multiprocess=settings.workers > 1)
     state = ServiceState(
         settings=settings,
         token=settings.token(),
-        model=model,
+        model=ModelHandle(settings.run_dir, loader, on_ready=partial(_publish, metrics)),
         gate=InferenceGate(
             settings.max_concurrency,
             settings.queue_size,
             settings.inference_timeout_s,
             thread_init=partial(_torch_threads, settings.torch_threads),
+            on_change=metrics.queued.set,
         ),
         audit=AuditStore(settings.audit_url),
-        metrics=ServeMetrics(),
+        metrics=metrics,
     )
 
     @asynccontextmanager
@@ -82,13 +86,19 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
             thread.join()
             state.gate.close()
             state.audit.close()
+            state.metrics.close()
 
-    app = FastAPI(
+    from fastapi_offline import FastAPIOffline
+
+    app = FastAPIOffline(  # Swagger UI from files in the package: /docs works offline
+        redoc_url=None,
+        static_url=DOCS_ASSETS,
         title="medlens",
         summary="Classify a medical image and explain the result.",
         version=_version(),
         lifespan=lifespan,
         responses={"4XX": {"model": _error_model()}, "5XX": {"model": _error_model()}},
+        swagger_ui_parameters={"validatorUrl": None},  # never send the schema's URL out
     )
     app.state.service = state
     _add_handlers(app)
@@ -106,8 +116,16 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` (several workers): settings from ``MEDLENS_SERVE_*``."""
+    """Factory for ``uvicorn --factory`` (several workers): settings from ``MEDLENS_SERVE_*``.
+
+    With ``MEDLENS_SERVE_WORKERS`` above 1, metrics are shared through
+    ``PROMETHEUS_MULTIPROC_DIR`` (see :mod:`medlens.serve.metrics`).
+    """
     return create_app(ServeSettings())  # type: ignore[call-arg]  # run_dir comes from env
+
+
+def _publish(metrics: ServeMetrics, model: ModelHandle) -> None:
+    metrics.model_loaded(model.name, model.version, model.engine)
 
 
 def _torch_threads(count: int) -> None:

@@ -37,12 +37,15 @@ class InferenceGate:
         queue_size: int,
         timeout_s: float,
         thread_init: Callable[[], None] | None = None,
+        on_change: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_change`` is called with :attr:`waiting` whenever it may have changed."""
         self.concurrency = concurrency
         self.capacity = concurrency + queue_size
         self.timeout_s = timeout_s
         self.admitted = 0
         self.running = 0
+        self._on_change = on_change
         self._slots: asyncio.Semaphore | None = None
         self._pool = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="medlens-infer", initializer=thread_init
@@ -59,9 +62,11 @@ class InferenceGate:
         if self.admitted >= self.capacity:
             raise Saturated
         self.admitted += 1
+        self._changed()
 
     def leave(self) -> None:
         self.admitted -= 1
+        self._changed()
 
     @property
     def waiting(self) -> int:
@@ -76,6 +81,7 @@ class InferenceGate:
         except asyncio.TimeoutError:
             raise InferenceTimeout from None
         self.running += 1
+        self._changed()
         future = asyncio.get_running_loop().run_in_executor(self._pool, func)
         future.add_done_callback(self._release)
         try:
@@ -89,6 +95,11 @@ class InferenceGate:
     def _release(self, _future: asyncio.Future) -> None:
         self.running -= 1
         self.slots.release()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.waiting)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -53,6 +53,10 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 )
+# Swagger UI starts from an inline script and sets inline styles; still nothing from elsewhere
+DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -72,9 +76,11 @@ class ApiError(HTTPException):
 
 
 def route_of(path: str) -> str:
-    """The route label of a path: a known template, ``/static`` or ``other`` (bounded set)."""
+    """The route label of a path: a known template, ``/docs``, ``/static`` or ``other``."""
     if path in KNOWN_ROUTES:
         return path
+    if path.startswith("/docs/"):  # Swagger UI's assets and OAuth2 redirect page
+        return "/docs"
     return "/static" if path.startswith("/static/") else "other"
 
 
@@ -123,8 +129,8 @@ class ObservabilityMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers += SECURITY_HEADERS
-                if not scope["path"].startswith("/docs"):
-                    headers.append((b"content-security-policy", CSP.encode()))
+                policy = DOCS_CSP if route == "/docs" else CSP
+                headers.append((b"content-security-policy", policy.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -77,15 +77,21 @@ def _load_predictor(run_dir: Path) -> PredictorLike:
 
 
 class ModelHandle:
-    """Verify and load the predictor once; tell whether it is ready."""
+    """Verify and load the predictor once; tell whether it is ready.
+
+    ``on_ready`` is called with the handle once the model is loaded, before :meth:`wait`
+    returns (the service publishes its readiness metrics there).
+    """
 
     def __init__(
         self,
         run_dir: Path,
         loader: Callable[[Path], PredictorLike] | None = None,
+        on_ready: Callable[[ModelHandle], None] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self._loader = loader or _load_predictor
+        self._on_ready = on_ready
         self._predictor: PredictorLike | None = None
         self.card: dict[str, Any] = {}
         self.sha256: str | None = None
@@ -102,6 +108,8 @@ class ModelHandle:
             self._predictor = self._loader(self.run_dir)
             self.card = dict(getattr(self._predictor, "card", None) or card)
             log.info("model %s version %s ready", self.name, self.version)
+            if self._on_ready is not None:
+                self._on_ready(self)
         except MedlensError as exc:
             self.error = str(exc)
             log.error("model not loaded: %s", exc)

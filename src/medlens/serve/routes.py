@@ -81,12 +81,7 @@ def metrics(request: Request) -> Response:
     """Prometheus metrics in the text exposition format."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    state = _state(request)
-    state.metrics.ready.set(1.0 if state.model.ready else 0.0)
-    if state.model.ready:
-        state.metrics.set_model(state.model.name, state.model.version, state.model.engine)
-    state.metrics.queued.set(state.gate.waiting)
-    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/", include_in_schema=False)
