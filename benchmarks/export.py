@@ -203,7 +203,8 @@ def bench_model(name: str, run: Path, work: Path, peak: float, speed_only: bool 
     )
     result = export_int8(run, speed_only)
     fp32, int8 = (run / f["file"] for f in result.record["files"])
-    ort32, ort8 = OnnxModel(fp32), OnnxModel(int8)
+    threads = torch.get_num_threads()  # ONNX Runtime gets the same threads as PyTorch
+    ort32, ort8 = OnnxModel(fp32, num_threads=threads), OnnxModel(int8, num_threads=threads)
     rows.append(
         measure("ONNX Runtime fp32", ort32, fp32.stat().st_size, x1, x32, scorer, gflop, peak)
     )
@@ -301,6 +302,9 @@ def main() -> None:
         "--speed-only", nargs="*", default=[], help="models timed with random weights (no training)"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--skip-compression", action="store_true", help="time the engines only (no prune/distill)"
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/medlens-export-bench"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -332,7 +336,7 @@ def main() -> None:
         runs[name] = run
     for result in results:  # the slow part last: fine-tuning and distillation
         name = result["model"]
-        if name not in args.speed_only:
+        if name not in args.speed_only and not args.skip_compression:
             student = args.student if name == args.teacher else None
             bench_compression(
                 result,
