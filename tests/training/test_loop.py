@@ -10,7 +10,7 @@ import torch
 
 from medlens.errors import ConfigError, WeightsError
 from medlens.training.callbacks import read_metrics
-from medlens.training.run import train_run
+from medlens.training.run import resolve_precision, train_run
 
 
 def test_run_directory_is_complete(trained_run: Path) -> None:
@@ -24,6 +24,8 @@ def test_run_directory_is_complete(trained_run: Path) -> None:
     assert 0.0 < card["threshold"] < 1.0 and card["temperature"] > 0
     assert card["data_fingerprint"]["manifest_sha256"]
     assert card["preprocessing"]["spatial_size"] == [16, 16]
+    native_bf16 = resolve_precision("auto", torch.device("cpu")) is not None
+    assert card["training"]["precision"] == ("bf16" if native_bf16 else "fp32")
 
 
 def test_learns_the_synthetic_task(trained_run: Path) -> None:

@@ -298,9 +298,15 @@ def _finish(run_dir: Path, config: TrainConfig, manifest: Any, parts: _Parts) ->
                 "best_val_auc": state.best_metric,
                 "epochs_run": state.epoch,
                 "seed": config.seed,
+                "precision": _precision_name(parts.trainer.autocast_dtype),
             },
         },
     )
+
+
+def _precision_name(dtype: torch.dtype | None) -> str:
+    """What the training steps computed in: ``fp32``, or the autocast dtype (``bf16``)."""
+    return "fp32" if dtype is None else {torch.bfloat16: "bf16"}.get(dtype, str(dtype))
 
 
 def _temperature(logits: torch.Tensor, targets: torch.Tensor, task: str) -> float:
