@@ -1,6 +1,7 @@
 """Hippocampus (MSD Task04) segmentation benchmark: fixed seeded 80/20 split, train, evaluate.
 
     flock /tmp/medlens-heavy.lock python benchmarks/segmentation.py --out /tmp/seg-bench
+    python benchmarks/segmentation.py --out /tmp/seg-split --split-only   # the split only
 
 Prints the case lists, the plan, training CPU/wall time, and mean Dice and HD95 per structure
 (anterior, posterior) on the 20% test cases with bootstrap CIs.
@@ -52,25 +53,30 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=25)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--base-filters", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=0.003, help="AdamW peak LR (cosine decay)")
+    parser.add_argument("--val-every", type=int, default=0, help="epochs; 0: a third of them")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-only", action="store_true", help="write the split and stop")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = write_split(args.out, args.seed, val_cases=16)
+    if args.split_only:
+        return
     config = parse_config(
         {
             "data": {"manifest": str(manifest)},
             "task": "segmentation",
             "epochs": args.epochs,
-            "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 3e-5},
+            "optimizer": {"name": "adamw", "lr": args.lr, "weight_decay": 3e-5},
             "schedule": {"name": "cosine", "warmup_epochs": 0.5},
             "seed": args.seed,
             "output_dir": str(args.out / "run"),
             "segmentation": {
                 "class_names": ["background", "anterior", "posterior"],
                 "iterations_per_epoch": args.iterations,
-                "val_every": max(1, args.epochs // 3),
+                "val_every": args.val_every or max(1, args.epochs // 3),
                 "base_filters": args.base_filters,
                 "plan": {"batch_size": args.batch_size},
             },
