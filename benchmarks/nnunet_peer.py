@@ -147,6 +147,7 @@ def score(manifest: Path, predictions: Path, n_bootstrap: int) -> None:
     """Dice and HD95 per structure of nnU-Net's test predictions, as medlens scores its own."""
     from medlens.data import load_record_image
     from medlens.evaluation.segmentation import evaluate_segmentations
+    from segmentation import print_per_class  # benchmarks/segmentation.py, the same printout
 
     pairs = []
     for case, _, label in _cases(manifest)["test"]:
@@ -157,13 +158,7 @@ def score(manifest: Path, predictions: Path, n_bootstrap: int) -> None:
         pairs.append((case, predicted.array, truth.array, truth.spacing))
     names = ["background", "anterior", "posterior"]
     metrics = evaluate_segmentations(pairs, names, n_bootstrap=n_bootstrap)
-    for name, entry in metrics["per_class"].items():
-        d, h = entry["dice"], entry["hd95"]
-        print(
-            f"{name:>10}: Dice {d['value']:.3f} ({d['ci_low']:.3f}-{d['ci_high']:.3f}), "
-            f"HD95 {h['value']:.2f} mm ({h['ci_low']:.2f}-{h['ci_high']:.2f}), "
-            f"HD95 undefined in {entry['hd95_undefined_cases']} cases"
-        )
+    print_per_class(metrics)
     print(f"test cases: {metrics['n_cases']}")
 
 

@@ -46,6 +46,17 @@ def write_split(out: Path, seed: int, val_cases: int) -> Path:
     return path
 
 
+def print_per_class(metrics: dict) -> None:
+    """Mean Dice and HD95 per structure with their CIs, from segmentation metrics."""
+    for name, entry in metrics["per_class"].items():
+        d, h = entry["dice"], entry["hd95"]
+        print(
+            f"{name:>10}: Dice {d['value']:.3f} ({d['ci_low']:.3f}-{d['ci_high']:.3f}), "
+            f"HD95 {h['value']:.2f} mm ({h['ci_low']:.2f}-{h['ci_high']:.2f}), "
+            f"HD95 undefined in {entry['hd95_undefined_cases']} cases"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("/tmp/seg-bench"))
@@ -89,13 +100,7 @@ def main() -> None:
     print(f"training: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU ({args.threads} threads)")
     out = evaluate_run(run, split="test", n_bootstrap=1000)
     metrics = json.loads((out / "metrics.json").read_text())
-    for name, entry in metrics["per_class"].items():
-        d, h = entry["dice"], entry["hd95"]
-        print(
-            f"{name:>10}: Dice {d['value']:.3f} ({d['ci_low']:.3f}-{d['ci_high']:.3f}), "
-            f"HD95 {h['value']:.2f} mm ({h['ci_low']:.2f}-{h['ci_high']:.2f}), "
-            f"HD95 undefined in {entry['hd95_undefined_cases']} cases"
-        )
+    print_per_class(metrics)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"test cases: {metrics['n_cases']}; peak RSS {peak:.0f} MB; {platform.processor()}")
 
