@@ -8,14 +8,18 @@ once per run. Same config for both arms except ``model.pretrained``.
     python benchmarks/kermany.py --config configs/kermany_efficientnet_lite0_224.yaml \
         --data ../shared/datasets/chest_xray_kermany_224 --out /tmp/bench-kermany224 --arms imagenet
 
-Epochs, image size and threads default to the config's own.
+Epochs, image size and threads default to the config's own. After each arm (or for a run
+already evaluated, ``--analyse RUN_DIR``) it prints what other thresholds would have done on
+test: an analysis of the shift, never a way to choose the threshold (that is validation's).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
+import numpy as np
 from _runs import describe, train_and_test
 
 from medlens.config import load_config
@@ -23,16 +27,39 @@ from medlens.config import load_config
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "kermany_efficientnet_lite0.yaml"
 
 
+def analyse_thresholds(run: Path, thresholds=(0.5, 0.7, 0.9)) -> str:
+    """Test accuracy, sensitivity and specificity at other thresholds; negatives' quartiles."""
+    with open(run / "eval" / "test" / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    positive = next(key for key in rows[0] if key.startswith("p_") and key != "p_NORMAL")
+    y = np.array([r["true_label"] != "NORMAL" for r in rows])
+    p = np.array([float(r[positive]) for r in rows])
+    lines = [f"test analysis of {run} (not for selection):"]
+    for t in thresholds:
+        called = p >= t
+        lines.append(f"  threshold {t:.2f}: ACC {np.mean(called == y):.3f} "
+                     f"sens {called[y].mean():.3f} spec {(~called[~y]).mean():.3f}")  # fmt: skip
+    q25, q50, q75 = np.percentile(p[~y], [25, 50, 75])
+    lines.append(f"  NORMAL cases' {positive}: quartiles {q25:.3f} / {q50:.3f} / {q75:.3f}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--data", type=Path, required=True, help="folder with train/ and test/")
+    parser.add_argument("--data", type=Path, help="folder with train/ and test/")
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-kermany"))
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--image-size", type=int)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--arms", nargs="+", default=["imagenet", "scratch"])
+    parser.add_argument("--analyse", type=Path, help="only analyse this evaluated run")
     args = parser.parse_args()
+    if args.analyse:
+        print(analyse_thresholds(args.analyse))
+        return
+    if args.data is None:
+        parser.error("--data is required to train")
     for arm in args.arms:
         overrides = {
             "data.source": str(args.data),
@@ -46,6 +73,7 @@ def main() -> None:
         row = train_and_test(args.config, **overrides)
         name = f"efficientnet_lite0 {config.model.image_size}px {arm}, {config.epochs} epochs"
         print(describe(name, row), flush=True)
+        print(analyse_thresholds(Path(row["run"])), flush=True)
 
 
 if __name__ == "__main__":
