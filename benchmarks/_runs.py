@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from medlens.config import load_config
 from medlens.pipeline import evaluate_run, train_run
@@ -44,3 +47,16 @@ def describe(name: str, r: dict[str, Any]) -> str:
         f"T {r['temperature']:.2f}  best epoch {r['best_epoch']} (val AUC {r['val_auc']:.4f})  "
         f"train {r['train_wall_s']:.0f} s wall / {r['train_cpu_s']:.0f} s CPU"
     )
+
+
+def split_predictions(run: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 labels and positive-class probabilities from ``eval/<split>/predictions.csv``
+    of a binary run (evaluated first, without bootstrap, if that file is missing)."""
+    path = run / "eval" / split / "predictions.csv"
+    if not path.is_file():
+        evaluate_run(run, split=split, n_bootstrap=0, examples=0)
+    positive = json.loads((run / "model.json").read_text())["classes"][1]
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = np.array([int(row["true_label"] == positive) for row in rows])
+    return labels, np.array([float(row[f"p_{positive}"]) for row in rows])

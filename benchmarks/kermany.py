@@ -16,11 +16,10 @@ test: an analysis of the shift, never a way to choose the threshold (that is val
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
-from _runs import describe, train_and_test
+from _runs import describe, split_predictions, train_and_test
 
 from medlens.config import load_config
 
@@ -29,18 +28,16 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "kermany_efficientnet
 
 def analyse_thresholds(run: Path, thresholds=(0.5, 0.7, 0.9)) -> str:
     """Test accuracy, sensitivity and specificity at other thresholds; negatives' quartiles."""
-    with open(run / "eval" / "test" / "predictions.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    positive = next(key for key in rows[0] if key.startswith("p_") and key != "p_NORMAL")
-    y = np.array([r["true_label"] != "NORMAL" for r in rows])
-    p = np.array([float(r[positive]) for r in rows])
+    y, p = split_predictions(run, "test")
+    y = y.astype(bool)
     lines = [f"test analysis of {run} (not for selection):"]
     for t in thresholds:
         called = p >= t
         lines.append(f"  threshold {t:.2f}: ACC {np.mean(called == y):.3f} "
                      f"sens {called[y].mean():.3f} spec {(~called[~y]).mean():.3f}")  # fmt: skip
     q25, q50, q75 = np.percentile(p[~y], [25, 50, 75])
-    lines.append(f"  NORMAL cases' {positive}: quartiles {q25:.3f} / {q50:.3f} / {q75:.3f}")
+    lines.append(f"  negative cases' positive-class probability: quartiles "
+                 f"{q25:.3f} / {q50:.3f} / {q75:.3f}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -16,12 +16,9 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from _runs import describe, train_and_test
+from _runs import describe, split_predictions, train_and_test
 
-from medlens.data import load_manifest
-from medlens.data.dataset import load_record_image
 from medlens.evaluation import evaluate_predictions, select_threshold
-from medlens.inference import Predictor
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pneumoniamnist.yaml"
 PUBLISHED = [
@@ -32,20 +29,10 @@ PUBLISHED = [
 ]
 
 
-def split_probabilities(run: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and calibrated positive-class probabilities of one run on one split."""
-    predictor = Predictor.from_run(run)
-    records = [r for r in load_manifest(run / "manifest.csv") if r.split == split]
-    predictions = predictor.predict([load_record_image(r.path) for r in records])
-    positive = predictor.classes[1]
-    labels = np.array([int(r.labels[0] == positive) for r in records])
-    return labels, np.array([p.probabilities[positive] for p in predictions])
-
-
 def ensemble(runs: list[Path]) -> str:
     """Mean probability of the runs; threshold (Youden) on validation, scored on test."""
-    (y_val, *_), val = zip(*(split_probabilities(run, "val") for run in runs), strict=True)
-    (y_test, *_), test = zip(*(split_probabilities(run, "test") for run in runs), strict=True)
+    (y_val, *_), val = zip(*(split_predictions(run, "val") for run in runs), strict=True)
+    (y_test, *_), test = zip(*(split_predictions(run, "test") for run in runs), strict=True)
     point = select_threshold(y_val, np.mean(val, axis=0))
     metrics = evaluate_predictions(y_test, np.mean(test, axis=0), threshold=point.threshold)
     auc, acc = metrics["metrics"]["roc_auc"], metrics["metrics"]["accuracy"]
