@@ -96,7 +96,7 @@ def kermany_manifest(work: Path, train_images: int, seed: int) -> Path:
 
 def train(name: str, manifest: Path, out: Path, epochs: int, pretrained: bool) -> Path:
     from medlens.config import parse_config
-    from medlens.training.run import train_run
+    from medlens.tasks.run import train_run
 
     if (out / "model.json").is_file():
         return out

@@ -22,7 +22,7 @@ import torch
 from medlens.config import parse_config
 from medlens.data import from_decathlon
 from medlens.pipeline import evaluate_run
-from medlens.training.run import train_run
+from medlens.tasks.run import train_run
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "hippocampus_msd"
 

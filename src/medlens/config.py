@@ -4,6 +4,10 @@ A YAML file is data only: :func:`load_config` parses it and validates it once in
 :class:`TrainConfig`; unknown keys, wrong types and impossible combinations raise
 :class:`~medlens.errors.ConfigError` with the offending key and file.
 
+Every section is typed and checked here, before a run directory is written; sections that
+belong to one task are refused for another (``segmentation:`` with ``task: binary``, a
+classification loss for a segmentation run).
+
 Example::
 
     data: {source: data/chest_xray, val_fraction: 0.15}
@@ -19,7 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from medlens.errors import ConfigError
+from medlens.errors import ConfigError, MedlensError
+from medlens.segmentation.plan import SegmentationOptions
 
 __all__ = [
     "DataConfig",
@@ -37,6 +42,7 @@ __all__ = [
 
 Task = Literal["binary", "multiclass", "multilabel"]
 TaskOption = Literal["auto", "binary", "multiclass", "multilabel", "segmentation"]
+CLASSIFICATION_TASKS = ("binary", "multiclass", "multilabel")
 
 
 class _Strict(BaseModel):
@@ -75,9 +81,9 @@ class FreezeConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: str = "simple_cnn"
+    name: str | None = None  # None: the task's default (simple_cnn; dynunet for segmentation)
     pretrained: bool | Literal["imagenet"] | Path = False
-    in_chans: int = Field(1, ge=1)
+    in_chans: int | None = Field(None, ge=1)  # None: follow the data (RGB images: 3)
     image_size: int = Field(28, ge=8)
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
     options: dict[str, Any] = Field(default_factory=dict)  # model-specific create_model kwargs
@@ -124,34 +130,66 @@ class TrainConfig(_Strict):
     data: DataConfig
     task: TaskOption = "auto"
     model: ModelConfig = ModelConfig()
-    preprocessing: dict[str, Any] = Field(default_factory=dict)
-    augmentation: dict[str, Any] | str = Field(default_factory=dict)
-    segmentation: dict[str, Any] = Field(default_factory=dict)  # medlens.segmentation options
+    preprocessing: dict[str, Any] = Field(default_factory=dict)  # Preprocessing fields
+    augmentation: dict[str, Any] | str = Field(default_factory=dict)  # Augmentation or preset
+    segmentation: SegmentationOptions | None = None  # only for task segmentation
     loss: LossConfig = LossConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     early_stopping_patience: int | None = Field(None, ge=1)
+    grad_clip: float | None = Field(None, gt=0.0)  # max gradient norm; segmentation: 12
     threshold: ThresholdConfig = ThresholdConfig()
     temperature_scaling: bool = True
     seed: int = 0
     deterministic: bool = True
-    channels_last: bool = True
+    channels_last: bool | None = None  # None: on for 2D models, off for 3D
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     num_workers: int = Field(0, ge=0)
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None: torch's default
     output_dir: Path = Path("runs/run")
 
+    @property
+    def is_segmentation(self) -> bool:
+        """Whether this config asks for segmentation (``task`` or a ``segmentation:`` section)."""
+        return self.task == "segmentation" or self.segmentation is not None
+
     @model_validator(mode="after")
     def _coherent(self) -> TrainConfig:
+        if self.segmentation is not None and self.task in CLASSIFICATION_TASKS:
+            raise ValueError(f"segmentation: this section needs task segmentation, not {self.task}")
+        if self.is_segmentation and self.loss.name != "auto":
+            raise ValueError("loss: segmentation trains with Dice + cross-entropy; leave loss.name")
         if self.loss.name == "ce" and self.task not in ("auto", "multiclass"):
             raise ValueError(f"loss 'ce' needs task multiclass; use 'bce' for {self.task}")
         if self.loss.name == "bce" and self.task == "multiclass":
             raise ValueError("loss 'bce' needs task binary or multilabel; use 'ce' for multiclass")
         if self.model.freeze.unfreeze_epoch is not None and not self.model.freeze.backbone:
             raise ValueError("model.freeze.unfreeze_epoch needs model.freeze.backbone: true")
+        _check_section("preprocessing", self.preprocessing)
+        _check_section("augmentation", self.augmentation)
         return self
+
+
+def _check_section(name: str, value: Any) -> None:
+    """Validate a free-form section against its transform's own model, at config time."""
+    from pydantic import ValidationError as PydanticError
+
+    if name == "preprocessing":
+        from medlens.transforms.preprocess import preprocessing_from_dict
+
+        try:
+            preprocessing_from_dict(value, source=name)
+        except MedlensError as exc:
+            raise ValueError(str(exc)) from None
+    elif value:
+        from medlens.transforms.augment import Augmentation
+
+        try:
+            Augmentation.model_validate(value)
+        except PydanticError as exc:
+            raise ValueError(f"augmentation: {exc.errors()[0]['msg']}") from None
 
 
 def parse_config(data: dict[str, Any], *, source: str = "config") -> TrainConfig:

@@ -17,8 +17,8 @@ from typing import Any
 
 from medlens.config import load_config
 from medlens.errors import DatasetError
-from medlens.segmentation import is_segmentation_run
-from medlens.training.run import train_run
+from medlens.tasks.run import train_run
+from medlens.training.card import read_card
 
 __all__ = ["evaluate_run", "find_images", "load_config", "predict_files", "train_run"]
 
@@ -44,7 +44,7 @@ def evaluate_run(
     from medlens.training.callbacks import read_metrics
 
     run_dir = Path(run_dir)
-    if is_segmentation_run(run_dir):
+    if read_card(run_dir).family == "segmentation":
         from medlens.segmentation import evaluate_segmentation
 
         return evaluate_segmentation(
@@ -74,10 +74,10 @@ def evaluate_run(
         metrics=metrics,
         title=f"{run_dir.name}: {split} split",
         history=read_metrics(run_dir / "metrics.jsonl"),
-        fingerprint=_fingerprint(predictor.card),
+        fingerprint=_fingerprint(predictor.card.data_fingerprint),
         examples=cases,
         heatmap_gallery=_heatmap_gallery(predictor, [r.path for r in records], y, probs),
-        model_card=predictor.card,
+        model_card=predictor.card.model_dump(mode="json"),
     )
     return out
 
@@ -93,7 +93,7 @@ def predict_files(
     from medlens.inference import Predictor
 
     run_dir = Path(run_dir)
-    if is_segmentation_run(run_dir):  # label maps next to the CSV
+    if read_card(run_dir).family == "segmentation":  # label maps next to the CSV
         from medlens.segmentation import predict_volumes
 
         return predict_volumes(run_dir, inputs, output)
@@ -269,8 +269,7 @@ def _examples(images: list, y: Any, probs: Any, predictor: Any, per_group: int) 
     return cases
 
 
-def _fingerprint(card: dict[str, Any]) -> dict[str, Any]:
-    value = card.get("data_fingerprint")
+def _fingerprint(value: dict[str, Any] | str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"manifest_sha256": value}
 
 

@@ -24,7 +24,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from PIL import Image as PILImage
 
     from medlens.config import parse_config
-    from medlens.training.run import train_run
+    from medlens.tasks.run import train_run
 
     root = tmp_path_factory.mktemp("cli-prune")
     rng = np.random.default_rng(0)

@@ -18,9 +18,10 @@ from medlens.explain import (
     relevant_slices,
     save_explanation,
 )
-from medlens.inference import Predictor
+from medlens.inference import ClassificationPredictor, Predictor
 from medlens.io import Image
 from medlens.models import create_model
+from medlens.training.card import ModelCard
 from medlens.transforms.preprocess import Preprocessing
 
 CLASSES = ["normal", "lesion"]
@@ -28,7 +29,11 @@ CLASSES = ["normal", "lesion"]
 
 def _predictor(model: torch.nn.Module, size: tuple[int, ...], **prep) -> Predictor:
     preprocessing = Preprocessing(spatial_size=size, scaling="none", **prep)
-    return Predictor(model, preprocessing, {"classes": CLASSES, "task": "binary", "threshold": 0.5})
+    card = ModelCard(
+        task="binary", architecture=model.model_name, create_model={}, classes=CLASSES,
+        preprocessing=preprocessing.model_dump(mode="json"), sha256="0" * 64, threshold=0.5,
+    )  # fmt: skip
+    return ClassificationPredictor(model, preprocessing, card)
 
 
 def _upsampled(lesions, indices) -> list[Image]:

@@ -112,7 +112,7 @@ def train_tiny_run(
 ) -> Path:
     """A real run directory from medlens' own training loop (a few seconds on a CPU)."""
     from medlens.config import parse_config
-    from medlens.training.run import train_run
+    from medlens.tasks.run import train_run
 
     config = parse_config(
         {

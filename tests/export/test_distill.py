@@ -61,8 +61,8 @@ def test_distill_improves_student_over_its_init(tmp_path: Path, tiny_run: Path) 
 
     card = read_card(out)
     torch.manual_seed(12345)
-    sha = save_weights(create_model(**card["create_model"]), init / "model.safetensors")
-    write_card(init, {**card, "sha256": sha})
+    sha = save_weights(create_model(**card.create_model), init / "model.safetensors")
+    write_card(init, card.model_copy(update={"sha256": sha}))
     (init / "manifest.csv").write_text((out / "manifest.csv").read_text())
     untrained = model_report(init, split=student["split"], timing=False)
     # blobs are so easy that a random CNN ranks them (AUC ~1): compare the decisions

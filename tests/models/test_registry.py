@@ -19,7 +19,7 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(kind="classifier"))
 def test_model_contract(name: str, tmp_path) -> None:
     model = create_model(name, num_classes=2, in_chans=1, image_size=SIZE)
     assert model.model_name == name
@@ -66,7 +66,7 @@ def test_model_contract(name: str, tmp_path) -> None:
         assert params and not params & classifier
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(kind="classifier"))
 def test_three_channels_five_classes(name: str) -> None:
     model = create_model(name, num_classes=5, in_chans=3, image_size=SIZE).eval()
     assert model(torch.randn(1, 3, SIZE, SIZE)).shape == (1, 5)

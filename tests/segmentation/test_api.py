@@ -20,14 +20,6 @@ def test_import_is_light() -> None:
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_is_segmentation_run(tmp_path) -> None:
-    assert not seg.is_segmentation_run(tmp_path)
-    (tmp_path / "model.json").write_text('{"task": "segmentation"}')
-    assert seg.is_segmentation_run(tmp_path)
-    (tmp_path / "model.json").write_text("not json")
-    assert not seg.is_segmentation_run(tmp_path)
-
-
 def test_mask_folders_need_a_mask_per_image(tmp_path) -> None:
     import pytest
     from PIL import Image as PILImage

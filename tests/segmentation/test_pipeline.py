@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from medlens.config import parse_config
 from medlens.io import read_image
 from medlens.pipeline import evaluate_run, predict_files
-from medlens.training.run import train_run
+from medlens.tasks.run import train_run
 
 pytest.importorskip("monai")
 
@@ -63,8 +63,8 @@ def run_2d(tmp_path_factory) -> Path:
 def test_2d_learns_the_disk_and_writes_a_run(run_2d: Path) -> None:
     card = json.loads((run_2d / "model.json").read_text())
     plan = json.loads((run_2d / "plan.json").read_text())
-    assert card["task"] == "segmentation" and card["label_values"] == [0, 255]
-    assert card["plan"] == plan and plan["spatial_dims"] == 2
+    assert card["task"] == "segmentation" and card["segmentation"]["label_values"] == [0, 255]
+    assert card["segmentation"]["plan"] == plan and plan["spatial_dims"] == 2
     history = [json.loads(line) for line in (run_2d / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
     out = evaluate_run(run_2d, split="test", n_bootstrap=200)
@@ -107,8 +107,9 @@ def run_3d(blob_dataset, tmp_path_factory) -> Path:
 
 def test_3d_run_plan_and_resume_refusal(run_3d: Path, blob_dataset) -> None:
     card = json.loads((run_3d / "model.json").read_text())
-    assert card["plan"]["patch_size"] == [16, 16, 16] and card["plan"]["filters"][0] == 4
-    assert card["plan"]["target_spacing"] == [1.5, 1.2, 1.0]  # NIfTI (i,j,k) -> array (k,j,i)
+    plan = card["segmentation"]["plan"]
+    assert plan["patch_size"] == [16, 16, 16] and plan["filters"][0] == 4
+    assert plan["target_spacing"] == [1.5, 1.2, 1.0]  # NIfTI (i,j,k) -> array (k,j,i)
     assert card["classes"] == ["background", "label_1", "label_2"]
     assert (run_3d / "checkpoints" / "last.pt").is_file()
     again = parse_config({"data": {"source": str(blob_dataset)}, "output_dir": str(run_3d)})

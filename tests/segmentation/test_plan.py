@@ -77,7 +77,7 @@ def test_segmentation_task_needs_label_maps(tmp_path) -> None:
     from PIL import Image as PILImage
 
     from medlens.config import parse_config
-    from medlens.training.run import train_run
+    from medlens.tasks.run import train_run
 
     for name in ("a", "b"):
         (tmp_path / "data" / name).mkdir(parents=True)

@@ -40,7 +40,7 @@ def synthetic_folder(root: Path, per_class: int = 8, size: int = 32) -> Path:
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real run directory: ``train_run`` on a tiny synthetic dataset (a few seconds)."""
     from medlens.config import parse_config
-    from medlens.training.run import train_run
+    from medlens.tasks.run import train_run
 
     root = tmp_path_factory.mktemp("training")
     config = {

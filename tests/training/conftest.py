@@ -60,6 +60,6 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One finished run shared by the read-only tests."""
-    from medlens.training.run import train_run
+    from medlens.tasks.run import train_run
 
     return train_run(tiny_config(image_folder, tmp_path_factory.mktemp("runs") / "run"))

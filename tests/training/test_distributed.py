@@ -16,7 +16,7 @@ from medlens.training.distributed import DistContext, all_reduce_mean, init_dist
 SCRIPT = """
 import sys
 from medlens.config import parse_config
-from medlens.training.run import train_run
+from medlens.tasks.run import train_run
 config = {{"data": {{"source": {data!r}, "val_fraction": 0.25}}, "model": {model!r},
           "epochs": 2, "batch_size": 8, "num_threads": 1, "output_dir": {out!r}}}
 train_run(parse_config(config))

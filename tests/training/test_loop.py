@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from medlens.errors import ConfigError, WeightsError
+from medlens.tasks.run import resolve_precision, train_run
 from medlens.training.callbacks import read_metrics
-from medlens.training.run import resolve_precision, train_run
 
 
 def test_run_directory_is_complete(trained_run: Path) -> None:

@@ -154,7 +154,7 @@ def test_weights_hash_is_checked(tmp_path: Path) -> None:
 
 
 def test_precision_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
-    from medlens.training import run
+    from medlens.tasks import run
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(run, "_has_native_bf16", lambda device: False)

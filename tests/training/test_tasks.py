@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from medlens.pipeline import evaluate_run, predict_files
-from medlens.training.run import train_run
+from medlens.tasks.run import train_run
 
 
 def _csv_dataset(root: Path, labels: list[str]) -> Path:

@@ -1,4 +1,4 @@
-"""``medlens train``: train a classifier from a YAML config or a few flags."""
+"""``medlens train``: train a model for any task from a YAML config or a few flags."""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ def train(
         None, "--resume", help="Continue this run from its last checkpoint."
     ),
 ) -> None:
-    """Train a classifier and write a run directory (weights, model.json, metrics).
+    """Train a classifier or segmenter; write a run directory (weights, model.json, metrics).
+
+    The task follows the data (class folders: classification; images with label maps:
+    segmentation) unless the config sets ``task``. Input channels follow the data too.
 
     Examples:
 
@@ -42,7 +45,7 @@ def train(
 
         medlens train --resume runs/pneumonia
     """
-    from medlens.training.run import train_run
+    from medlens.tasks import train_run
 
     flags = _overrides(
         data=data, model=model, epochs=epochs, image_size=image_size, batch_size=batch_size,
@@ -94,14 +97,17 @@ def build_config(config: Path | None, flags: dict[str, Any]) -> Any:
 
 
 def _summary(run_dir: Path) -> None:
-    """Best epoch, validation AUC and the decision rule chosen on validation."""
-    import json
+    """Best epoch and its monitored validation figure; the decision rule of a classifier."""
+    from medlens.training.card import read_card
 
-    card = json.loads((run_dir / "model.json").read_text())
-    training = card["training"]
-    threshold = card.get("threshold")
-    rule = f"threshold {threshold:.3f}, " if isinstance(threshold, float) else ""
-    console.print(
-        f"best epoch {training['best_epoch'] + 1}/{training['epochs_run']}: "
-        f"val AUC {training['best_val_auc']:.4f}; {rule}temperature {card['temperature']:.2f}"
-    )
+    card = read_card(run_dir)
+    training = card.training
+    if training is None:
+        return
+    best = "no validation" if training.best is None else f"{training.best:.4f}"
+    line = f"best epoch {training.best_epoch + 1}/{training.epochs_run}: {training.monitor} {best}"
+    if card.family == "classification":
+        threshold = card.threshold
+        rule = f"threshold {threshold:.3f}, " if isinstance(threshold, float) else ""
+        line += f"; {rule}temperature {card.temperature:.2f}"
+    console.print(line)

@@ -23,8 +23,8 @@ from medlens.export.onnx_export import DEFAULT_OPSET, check_onnx, export_onnx
 from medlens.export.prune import prune_model, prune_run, sparsity
 from medlens.export.quantize import quantize_dynamic_int8, quantize_static_int8
 from medlens.export.run import ExportResult, deployed_onnx, export_run
-from medlens.export.runtime import OnnxModel
 from medlens.export.verify import Tolerance, Verification, collect_logits, verify
+from medlens.inference.onnx_runtime import OnnxModel
 
 __all__ = [
     "DEFAULT_OPSET",

@@ -73,21 +73,21 @@ def model_report(
         run_dir / "manifest.csv", predictor, (split, "val"), max_images, seed
     )
     logits = collect_logits(model, x.split(64))
-    probs = class_probabilities(logits, card["task"], float(card.get("temperature") or 1.0))
-    predicted = decide(probs, card["task"], card.get("threshold"))
-    truth = y.numpy() if card["task"] != "binary" else y.numpy().astype(bool)
+    probs = class_probabilities(logits, card.task, float(card.temperature or 1.0))
+    predicted = decide(probs, card.task, card.threshold)
+    truth = y.numpy() if card.task != "binary" else y.numpy().astype(bool)
     total, nonzero = count_parameters(model)
     weights = run_dir / "model.safetensors"
     return ModelReport(
         run=str(run_dir),
-        architecture=card["architecture"],
+        architecture=card.architecture,
         parameters=total,
         nonzero_parameters=nonzero,
         weights_bytes=weights.stat().st_size,
         weights_zip_bytes=_deflated_size(weights),
         split=used,
         images=len(x),
-        auc=auc_or_none(y.numpy(), probs, card["task"]),
+        auc=auc_or_none(y.numpy(), probs, card.task),
         accuracy=float(np.mean(predicted == truth)),
         ms_per_image=_ms_per_image(model, x[:1]) if timing else None,
     )

@@ -124,7 +124,7 @@ def distill_run(
     from medlens.export.prune import derived_config
     from medlens.inference import Predictor
     from medlens.models import model_info
-    from medlens.training.run import train_run
+    from medlens.tasks.run import train_run
 
     teacher_run, out_dir = Path(teacher_run), Path(out_dir)
     model_info(student)  # unknown names fail before any work

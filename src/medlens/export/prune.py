@@ -127,8 +127,8 @@ def prune_run(
             ``lr_factor`` times its learning rate.
     """
     from medlens.export.compare import model_report, write_comparison
+    from medlens.tasks.run import train_run
     from medlens.training.card import read_card
-    from medlens.training.run import train_run
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if finetune_epochs < 1:
@@ -137,7 +137,7 @@ def prune_run(
         raise ConfigError(f"sparsity must be in [0, 1), got {amount}")
     card = read_card(run_dir)
     config = derived_config(run_dir, out_dir, card, epochs=finetune_epochs, lr_factor=lr_factor)
-    callback = PruneCallback(run_dir / "model.safetensors", card["sha256"], amount, structured)
+    callback = PruneCallback(run_dir / "model.safetensors", card.sha256, amount, structured)
     train_run(config, callbacks=[callback], console=console)
     settings = {
         "source": str(run_dir),
@@ -179,6 +179,6 @@ def derived_config(
             "optimizer": optimizer,
             "epochs": epochs,
             "output_dir": out_dir,
-            "preprocessing": card["preprocessing"],
+            "preprocessing": card.preprocessing,
         }
     )

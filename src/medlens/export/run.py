@@ -22,12 +22,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from medlens.errors import ExportError, ModelError
-from medlens.export._files import file_record, sha256_file, staging_dir, write_json_atomic
+from medlens.errors import ExportError
+from medlens.export._files import file_record, staging_dir, write_json_atomic
 from medlens.export.onnx_export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, export_onnx
 from medlens.export.quantize import quantize_dynamic_int8, quantize_static_int8
-from medlens.export.runtime import OnnxModel
 from medlens.export.verify import Tolerance, Verification, collect_logits, verify
+from medlens.inference.engines import deployed_onnx, pick_engine, read_export_record
+from medlens.inference.onnx_runtime import OnnxModel
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -129,54 +130,6 @@ def export_run(
     return ExportResult(final[-1], tuple(final), record)
 
 
-def deployed_onnx(run_dir: str | Path, card: dict[str, Any] | None = None) -> Path | None:
-    """The ONNX file ``export.json`` deploys, or None when it is absent or out of date.
-
-    Out of date: the file's sha256 differs from the record, or the record was made from
-    other weights than the card's ``sha256``.
-    """
-    run_dir = Path(run_dir)
-    record_path = run_dir / "export.json"
-    if not record_path.is_file():
-        return None
-    record = read_export_record(run_dir)
-    entry = record["model"]
-    path = run_dir / entry["file"]
-    if card is not None and record.get("source_sha256") != card.get("sha256"):
-        return None
-    if not path.is_file() or sha256_file(path) != entry["sha256"]:
-        return None
-    return path
-
-
-def pick_engine(run_dir: str | Path, card: dict[str, Any]) -> str:
-    """``"onnx"`` when a verified, up-to-date export exists and ONNX Runtime is installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("onnxruntime") is None:
-        return "torch"
-    return "onnx" if deployed_onnx(run_dir, card) is not None else "torch"
-
-
-def read_export_record(run_dir: str | Path) -> dict[str, Any]:
-    """Read ``export.json`` of a run (``ModelError`` if unreadable)."""
-    import json
-
-    path = Path(run_dir) / "export.json"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"no export.json in {Path(run_dir)}: run `medlens export` first") from None
-    except ValueError:
-        raise ModelError(f"{path}: not valid JSON") from None
-    entry = record.get("model") if isinstance(record, dict) else None
-    name = entry.get("file") if isinstance(entry, dict) else None
-    # only a file name beside the record: never a path that leads out of the run directory
-    if not isinstance(name, str) or Path(name).name != name or "sha256" not in entry:
-        raise ModelError(f"{path}: not a medlens export record")
-    return record
-
-
 class _Judge:
     """Verifies one exported file against the PyTorch logits on the held-out images."""
 
@@ -198,9 +151,9 @@ class _Judge:
             self.images.split(32),
             precision=precision,
             labels=self.labels,
-            task=self.card["task"],
-            threshold=self.card.get("threshold"),
-            temperature=float(self.card.get("temperature") or 1.0),
+            task=self.card.task,
+            threshold=self.card.threshold,
+            temperature=float(self.card.temperature or 1.0),
             tolerance=self.tolerance,
         )
 
@@ -256,14 +209,14 @@ def _record(
         {**file_record(f), "precision": "fp32" if f.name == FILES["none"] else quantize}
         for f in files
     ]
-    prep = card.get("preprocessing") or {}
+    prep = card.preprocessing or {}
     shape = ["batch", prep.get("channels", 1), *(prep.get("spatial_size") or [])]
     return {
         "format": EXPORT_FORMAT,
         "model": records[-1],
         "files": records,
-        "source_sha256": card["sha256"],
-        "architecture": card["architecture"],
+        "source_sha256": card.sha256,
+        "architecture": card.architecture,
         "opset": opset,
         "input": {"name": INPUT_NAME, "shape": shape},
         "output": OUTPUT_NAME,
@@ -274,8 +227,8 @@ def _record(
             "verification_split": split,
             "calibration_images": 0 if calibration is None else len(calibration),
         },
-        **{key: card.get(key) for key in ("preprocessing", "classes", "task", "threshold")},
-        "temperature": card.get("temperature"),
+        **card.model_dump(mode="json", include={"preprocessing", "classes", "task", "threshold"}),
+        "temperature": card.temperature,
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

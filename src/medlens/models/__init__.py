@@ -1,9 +1,11 @@
-"""Classification models behind one factory (the timm pattern).
+"""Classifiers and segmenters behind one factory (the timm pattern).
 
 >>> from medlens.models import create_model, list_models
 >>> model = create_model("resnet18", num_classes=2, in_chans=1, pretrained=False)
+>>> list_models(kind="segmenter")
+['dynunet']
 
-Every model has ``forward_features``, ``forward_head``, ``get_classifier``,
+Every classifier has ``forward_features``, ``forward_head``, ``get_classifier``,
 ``reset_classifier``, a ``cam_layer`` (Grad-CAM target), ``stages`` (for staged
 unfreezing) and a ``default_cfg`` (input size, mean/std of its pretrained weights).
 """
@@ -11,7 +13,7 @@ unfreezing) and a ``default_cfg`` (input size, mean/std of its pretrained weight
 from __future__ import annotations
 
 # Importing the family modules registers their models.
-from medlens.models import cnn, densenet, efficientnet, resnet, vit  # noqa: F401
+from medlens.models import cnn, densenet, efficientnet, resnet, unet, vit  # noqa: F401
 from medlens.models._base import Classifier, ModelCfg
 from medlens.models.finetune import freeze_backbone, unfreeze
 from medlens.models.registry import ModelInfo, create_model, list_models, model_info, register_model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -24,6 +24,9 @@ class ModelCfg:
     ``mean``/``std`` are the normalisation the pretrained weights were trained with (one
     value per input channel, on intensities scaled to [0, 1]); ``imagenet`` names the
     source of ImageNet weights ("torchvision", "bundled") or is None when there are none.
+    ``spatial_dims`` are the image dimensionalities the model can be built for; ``kind``
+    says what it outputs: ``(B, classes)`` logits (classifier) or ``(B, classes, *spatial)``
+    (segmenter).
     """
 
     input_size: int = 224
@@ -31,6 +34,7 @@ class ModelCfg:
     std: tuple[float, ...] = IMAGENET_STD
     imagenet: str | None = "torchvision"
     spatial_dims: tuple[int, ...] = (2,)
+    kind: Literal["classifier", "segmenter"] = "classifier"
 
     def for_channels(self, in_chans: int) -> ModelCfg:
         """The same config for ``in_chans`` channels (1 channel: the mean of the RGB stats)."""

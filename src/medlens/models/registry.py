@@ -1,4 +1,8 @@
-"""The model registry: ``@register_model`` entrypoints behind one :func:`create_model`."""
+"""The model registry: ``@register_model`` entrypoints behind one :func:`create_model`.
+
+Classifiers and segmenters share it; each entry says its kind and the spatial dimensions
+it can be built for (:class:`ModelInfo`), so a task can refuse a model that does not fit.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ Pretrained = bool | Literal["imagenet"] | str | PathLike[str]
 Builder = TypeVar("Builder", bound=Callable[..., Classifier])
 
 
+_COMMON = {
+    "classifier": {"num_classes", "in_chans", "image_size", "drop_rate"},
+    "segmenter": {"num_classes", "in_chans"},
+}
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """A registered model: its name, family, one-line description and default config."""
@@ -28,11 +38,20 @@ class ModelInfo:
     builder: Callable[..., Classifier]
 
     @property
+    def kind(self) -> str:
+        """``"classifier"`` or ``"segmenter"``."""
+        return self.cfg.kind
+
+    @property
+    def spatial_dims(self) -> tuple[int, ...]:
+        """The image dimensionalities (2, 3) the model can be built for."""
+        return self.cfg.spatial_dims
+
+    @property
     def options(self) -> tuple[str, ...]:
         """Extra keyword arguments the builder accepts beyond the common ones."""
-        common = {"num_classes", "in_chans", "image_size", "drop_rate"}
         params = inspect.signature(self.builder).parameters
-        return tuple(name for name in params if name not in common)
+        return tuple(name for name in params if name not in _COMMON[self.kind])
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -57,9 +76,10 @@ def register_model(cfg: ModelCfg) -> Callable[[Builder], Builder]:
     return decorate
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Registered model names, sorted; ``pattern`` is a shell-style filter (``"resnet*"``)."""
-    names = sorted(_REGISTRY)
+def list_models(pattern: str | None = None, *, kind: str | None = None) -> list[str]:
+    """Registered model names, sorted; ``pattern`` is a shell-style filter (``"resnet*"``),
+    ``kind`` keeps ``"classifier"`` or ``"segmenter"`` entries only."""
+    names = sorted(n for n, info in _REGISTRY.items() if kind in (None, info.kind))
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
@@ -98,6 +118,8 @@ def create_model(
     """
     info = model_info(name)
     _check_args(info, num_classes, in_chans, drop_rate, image_size, kwargs)
+    if info.kind == "segmenter":
+        return _create_segmenter(info, num_classes, in_chans, pretrained, image_size, kwargs)
     size = image_size or info.cfg.input_size
     model = info.builder(
         num_classes=num_classes, in_chans=in_chans, image_size=size, drop_rate=drop_rate, **kwargs
@@ -108,6 +130,25 @@ def create_model(
         from medlens.models.weights import load_pretrained
 
         load_pretrained(model, "imagenet" if pretrained is True else pretrained)
+    return model
+
+
+def _create_segmenter(
+    info: ModelInfo,
+    num_classes: int,
+    in_chans: int,
+    pretrained: Pretrained,
+    image_size: int | None,
+    kwargs: dict[str, Any],
+) -> Any:
+    """A segmenter: its topology comes from ``kwargs`` (a segmentation plan), not a size."""
+    if pretrained or image_size is not None:
+        raise ConfigError(
+            f"{info.name} is a segmenter: it takes no pretrained weights or image_size "
+            "(its patch size and topology come from the segmentation plan)"
+        )
+    model = info.builder(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.model_name = info.name
     return model
 
 

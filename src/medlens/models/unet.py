@@ -1,80 +1,27 @@
 """Segmentation networks: a self-configuring U-Net (MONAI ``DynUNet``), 2D or 3D.
 
-The classification registry (:func:`medlens.models.create_model`) promises ``(B, classes)``
-logits and a linear head; a segmenter returns ``(B, classes, *spatial)`` logits instead, so
-segmenters live in their own small registry behind :func:`create_segmentation_model`.
-Topology (kernel sizes, strides, filters) comes from a :class:`~medlens.segmentation.SegPlan`.
-MONAI is imported when a model is built (``pip install medlens[seg]``).
+Registered in the one model registry as ``kind="segmenter"``: ``create_model("dynunet",
+num_classes=3, in_chans=1, kernel_sizes=..., strides=..., filters=...)`` returns a module
+whose ``forward(x)`` gives ``(B, classes, *spatial)`` logits. The topology (kernel sizes,
+strides, filters) comes from a :class:`~medlens.segmentation.SegPlan`. MONAI is imported
+when a model is built (``pip install medlens[seg]``).
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from torch import nn
 
-from medlens.errors import ConfigError, ModelError
+from medlens.errors import ConfigError
+from medlens.models._base import ModelCfg
+from medlens.models.registry import register_model
 
-__all__ = ["create_segmentation_model", "list_segmentation_models"]
+__all__ = ["dynunet"]
 
-_SEGMENTERS: dict[str, Callable[..., nn.Module]] = {}
-
-
-def _register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    _SEGMENTERS[fn.__name__] = fn
-    return fn
-
-
-def list_segmentation_models() -> list[str]:
-    """Registered segmentation model names, sorted."""
-    return sorted(_SEGMENTERS)
-
-
-def create_segmentation_model(
-    name: str,
-    *,
-    num_classes: int,
-    in_chans: int = 1,
-    kernel_sizes: Sequence[Sequence[int]],
-    strides: Sequence[Sequence[int]],
-    filters: Sequence[int],
-    **options: Any,
-) -> nn.Module:
-    """Build a segmenter whose ``forward(x)`` gives ``(B, num_classes, *spatial)`` logits.
-
-    Args:
-        name: a name from :func:`list_segmentation_models`.
-        num_classes: output channels, background included.
-        in_chans: input channels.
-        kernel_sizes: one kernel size per level and axis (level 0 = input resolution).
-        strides: one stride per level and axis (level 0 is all ones).
-        filters: feature maps per level.
-        **options: builder-specific options (``dropout``, ``res_block``).
-    """
-    try:
-        builder = _SEGMENTERS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _SEGMENTERS, n=2, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ModelError(
-            f"unknown segmentation model {name!r}{hint} (known: {', '.join(_SEGMENTERS)})"
-        ) from None
-    _check_topology(name, kernel_sizes, strides, filters)
-    model = builder(
-        num_classes=num_classes,
-        in_chans=in_chans,
-        kernel_sizes=[list(k) for k in kernel_sizes],
-        strides=[list(s) for s in strides],
-        filters=list(filters),
-        **options,
-    )
-    model.model_name = name
-    model.num_classes = num_classes
-    model.in_chans = in_chans
-    model.spatial_dims = len(kernel_sizes[0])
-    return model
+_CFG = ModelCfg(
+    input_size=0, mean=(0.0,), std=(1.0,), imagenet=None, spatial_dims=(2, 3), kind="segmenter"
+)
 
 
 def _check_topology(
@@ -84,9 +31,9 @@ def _check_topology(
     filters: Sequence[int],
 ) -> None:
     levels = len(kernel_sizes)
-    if levels < 2 or len(strides) != levels or len(filters) != levels:
+    if levels < 3 or len(strides) != levels or len(filters) != levels:
         raise ConfigError(
-            f"{name}: kernel_sizes, strides and filters need one entry per level (>= 2), "
+            f"{name}: kernel_sizes, strides and filters need one entry per level (>= 3), "
             f"got {len(kernel_sizes)}, {len(strides)}, {len(filters)}"
         )
     dims = {len(k) for k in kernel_sizes} | {len(s) for s in strides}
@@ -94,7 +41,7 @@ def _check_topology(
         raise ConfigError(f"{name}: every kernel size and stride needs 2 or 3 axes, all alike")
 
 
-@_register
+@register_model(_CFG)
 def dynunet(
     *,
     num_classes: int,
@@ -108,13 +55,14 @@ def dynunet(
     """nnU-Net's U-Net (MONAI DynUNet): instance norm, leaky ReLU, strided convolutions."""
     from monai.networks.nets import DynUNet
 
+    _check_topology("dynunet", kernel_sizes, strides, filters)
     model = DynUNet(
         spatial_dims=len(kernel_sizes[0]),
         in_channels=in_chans,
         out_channels=num_classes,
-        kernel_size=kernel_sizes,
-        strides=strides,
-        upsample_kernel_size=strides[1:],
+        kernel_size=[list(k) for k in kernel_sizes],
+        strides=[list(s) for s in strides],
+        upsample_kernel_size=[list(s) for s in strides[1:]],
         filters=filters,
         dropout=dropout,
         res_block=res_block,
@@ -123,4 +71,6 @@ def dynunet(
     # attribute (forward still uses it) so each weight appears once in the state dict.
     model.__dict__["skip_layers"] = model._modules.pop("skip_layers")
     model.cam_layer = "bottleneck"
+    model.num_classes, model.in_chans = num_classes, in_chans
+    model.spatial_dims = len(kernel_sizes[0])
     return model

@@ -1,11 +1,13 @@
-"""Segmentation, 2D and 3D, in the same train / evaluate / predict pipeline.
+"""What makes segmentation segmentation, used by the task in :mod:`medlens.tasks`.
 
-``medlens train`` hands a dataset with label maps (``task: segmentation``) to
-:func:`train_segmentation`: a self-configuring :class:`SegPlan` (``plan.json``), a U-Net
-(:func:`medlens.models.unet.create_segmentation_model`), patches with foreground
-oversampling, Dice + cross-entropy. :func:`evaluate_segmentation` writes Dice and HD95 with
-CIs and a report; :func:`predict_volumes` writes label maps (NIfTI with the input's affine,
-DICOM SEG for DICOM series) through :class:`SegmentationPredictor`.
+A self-configuring :class:`SegPlan` (``plan.json``) from the dataset fingerprint, cases and
+the patch sampler with foreground oversampling (:mod:`.data`), sliding-window inference
+(:mod:`.sliding_window`), DICOM SEG output (:mod:`.dicom_seg`), and the evaluate / predict
+steps for segmentation runs: :func:`evaluate_segmentation` (Dice and HD95 with CIs, a
+report) and :func:`predict_volumes` (label maps as NIfTI with the input's affine, palette
+PNG for 2D raster inputs, DICOM SEG for DICOM series). Training runs on the shared trainer
+(:class:`medlens.tasks.SegmentationTask`); predictions come from
+:class:`medlens.inference.SegmentationPredictor`.
 
 Light to import: torch and MONAI load only when a name below that needs them is used.
 """
@@ -20,34 +22,17 @@ from medlens.segmentation.plan import SegmentationOptions, SegPlan, make_plan, r
 __all__ = [
     "SegPlan",
     "SegmentationOptions",
-    "SegmentationPredictor",
     "evaluate_segmentation",
-    "is_segmentation_run",
     "make_plan",
     "predict_volumes",
     "read_plan",
-    "train_segmentation",
     "write_plan",
 ]
 
 _LAZY = {
-    "SegmentationPredictor": "medlens.segmentation.inference",
     "evaluate_segmentation": "medlens.segmentation.run",
     "predict_volumes": "medlens.segmentation.run",
-    "train_segmentation": "medlens.segmentation.train",
 }
-
-
-def is_segmentation_run(run_dir: Any) -> bool:
-    """True when ``run_dir/model.json`` describes a segmentation model (reads JSON only)."""
-    import json
-    from pathlib import Path
-
-    path = Path(run_dir) / "model.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("task") == "segmentation"
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def __getattr__(name: str) -> Any:

@@ -37,7 +37,7 @@ def evaluate_segmentation(
     from medlens.data import load_record_image
     from medlens.evaluation._io import write_json
     from medlens.evaluation.segmentation import evaluate_segmentations
-    from medlens.segmentation.inference import SegmentationPredictor
+    from medlens.inference import SegmentationPredictor
 
     run_dir = Path(run_dir)
     predictor = SegmentationPredictor.from_run(run_dir)
@@ -47,7 +47,7 @@ def evaluate_segmentation(
     for record in records:
         image = load_record_image(record.path)
         truth = load_record_image(record.label_path, kind="label").array
-        predicted = predictor.predict(image).array
+        predicted = predictor.segment(image).array
         name = record.patient_id or Path(record.path).name
         pairs.append((name, _indices(predicted, lookup), _indices(truth, lookup), image.spacing))
         shown.append(image.array)
@@ -133,7 +133,7 @@ def _write_report(
         title=f"{run_dir.name}: {split} split",
         overlays=overlays,
         history=read_metrics(history_path) if history_path.is_file() else None,
-        model_card=predictor.card,
+        model_card=predictor.card.model_dump(mode="json"),
     )
 
 
@@ -153,8 +153,8 @@ def predict_volumes(
     gets ``<name>_seg.dcm`` (DICOM SEG) when ``dicom_seg``.
     """
     from medlens.data.sources import image_stem
+    from medlens.inference import SegmentationPredictor
     from medlens.io import read_image, write_image
-    from medlens.segmentation.inference import SegmentationPredictor
 
     run_dir = Path(run_dir)
     output = Path(output) if output is not None else run_dir / "predictions.csv"
@@ -163,7 +163,7 @@ def predict_volumes(
     rows = []
     for source, is_series in _inputs(inputs):
         image = read_image(source)
-        labels = predictor.predict(image)
+        labels = predictor.segment(image)
         stem = image_stem(source.name)
         raster = image.meta.get("format", "").upper() in ("PNG", "JPEG", "TIFF", "BMP")
         target = label_dir / f"{stem}_seg{'.png' if raster else '.nii.gz'}"

@@ -106,7 +106,8 @@ class ModelHandle:
             card = read_card(self.run_dir)
             self.sha256 = verify_weights(self.run_dir, card)
             self._predictor = self._loader(self.run_dir)
-            self.card = dict(getattr(self._predictor, "card", None) or card)
+            typed = getattr(self._predictor, "card", None)
+            self.card = typed.model_dump(mode="json") if hasattr(typed, "model_dump") else card
             log.info("model %s version %s ready", self.name, self.version)
             if self._on_ready is not None:
                 self._on_ready(self)
@@ -160,7 +161,8 @@ class ModelHandle:
             if self._torch_model is None:
                 from medlens.inference import load_engine
 
-                self._torch_model = load_engine(self.run_dir, self.card, "torch")
+                card = self.predictor.card  # type: ignore[attr-defined]
+                self._torch_model = load_engine(self.run_dir, card, "torch")
         return self._torch_model
 
     @property

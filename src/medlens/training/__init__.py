@@ -1,7 +1,7 @@
-"""Training: a readable loop with its parts passed in, checkpoints, and the run directory.
+"""Training: a readable loop with its parts passed in, callbacks, checkpoints, the card.
 
-Most users call :func:`medlens.pipeline.train_run` (or ``medlens train``); the parts are
-here for those who assemble their own loop.
+Most users call :func:`medlens.tasks.train_run` (or ``medlens train``), where a task builds
+these parts; they are here for those who assemble their own loop.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from medlens.training.distributed import DistContext, init_distributed
 from medlens.training.loop import EpochResult, Trainer, TrainState
 from medlens.training.losses import FocalLoss, build_loss
 from medlens.training.optim import LRSchedule, build_optimizer
-from medlens.training.run import train_run
 from medlens.training.seed import seed_everything
 
 __all__ = [
@@ -41,5 +40,4 @@ __all__ = [
     "read_metrics",
     "save_checkpoint",
     "seed_everything",
-    "train_run",
 ]

@@ -100,8 +100,7 @@ class TensorBoardLogger(CallbackBase):
             self.writer.add_scalar("train/lr", lr, trainer.state.step)
 
     def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
-        for name in ("train_loss", "val_loss", "val_auc"):
-            value = getattr(result, name)
+        for name, value in {"train_loss": result.train_loss, **result.metrics}.items():
             if math.isfinite(value):
                 self.writer.add_scalar(f"epoch/{name}", value, result.epoch)
 
@@ -110,13 +109,12 @@ class TensorBoardLogger(CallbackBase):
 
 
 class ProgressCallback(CallbackBase):
-    """A Rich progress bar: epoch, step, loss, val AUC and ETA."""
+    """A Rich progress bar: epoch, step, loss, the monitored validation figure and ETA."""
 
     def __init__(self, steps_per_epoch: int, console: Any = None) -> None:
         self.steps_per_epoch, self.console = steps_per_epoch, console
         self.progress: Any = None
         self.task_id: Any = None
-        self.last_auc = "-"
 
     def on_train_start(self, trainer: Trainer) -> None:
         from rich.progress import (
@@ -131,7 +129,7 @@ class ProgressCallback(CallbackBase):
             TextColumn("epoch {task.fields[epoch]}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  val AUC {task.fields[auc]}"),
+            TextColumn("loss {task.fields[loss]}  {task.fields[monitor]} {task.fields[value]}"),
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
@@ -140,8 +138,9 @@ class ProgressCallback(CallbackBase):
         total = trainer.epochs * self.steps_per_epoch
         done = trainer.state.epoch * self.steps_per_epoch
         self.task_id = self.progress.add_task(
-            "train", total=total, completed=done, epoch=self._epoch(trainer), loss="-", auc="-"
-        )
+            "train", total=total, completed=done, epoch=self._epoch(trainer), loss="-",
+            monitor=trainer.task.monitor.replace("_", " "), value="-",
+        )  # fmt: skip
 
     def _epoch(self, trainer: Trainer) -> str:
         return f"{trainer.state.epoch + 1}/{trainer.epochs}"
@@ -152,7 +151,9 @@ class ProgressCallback(CallbackBase):
         )
 
     def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
-        self.progress.update(self.task_id, auc=f"{result.val_auc:.4f}")
+        value = result.metrics.get(trainer.task.monitor)
+        if value is not None:
+            self.progress.update(self.task_id, value=f"{value:.4f}")
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.progress.stop()

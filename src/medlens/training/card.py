@@ -1,28 +1,117 @@
 """The model card, ``model.json``: everything needed to rebuild and use a trained model.
 
-Keys: ``format``, ``architecture``, ``create_model`` (keyword arguments of
-:func:`medlens.models.create_model`, without weights), ``preprocessing`` (a
-:class:`~medlens.transforms.preprocess.Preprocessing` dump), ``classes``, ``task``,
-``threshold`` (binary: a number; multilabel: one per label; multiclass: null),
-``operating_point``, ``temperature``, ``data_fingerprint``, ``versions``, ``sha256`` (of
-``model.safetensors``), ``training`` (best epoch and validation figures), ``created``.
+One typed :class:`ModelCard` for every task: common fields (architecture, the keyword
+arguments of :func:`medlens.models.create_model`, preprocessing, classes, task, weights'
+SHA-256, data fingerprint, training summary, versions) plus a per-task section:
+``threshold`` / ``operating_point`` / ``temperature`` for classification, ``segmentation``
+(plan, label values, sliding-window overlap) for segmentation. :func:`read_card` is the one
+reader; cards written before the per-task section existed are read too.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from medlens.errors import ModelError
+from medlens.segmentation.plan import SegPlan
 from medlens.training.checkpoint import atomic_write_text
 
-__all__ = ["CARD_FORMAT", "read_card", "versions", "write_card"]
+__all__ = [
+    "CARD_FORMAT",
+    "ModelCard",
+    "SegmentationCard",
+    "TrainingSummary",
+    "read_card",
+    "versions",
+    "write_card",
+]
 
 CARD_FORMAT = "medlens-model/1"
-REQUIRED = ("architecture", "create_model", "preprocessing", "classes", "task", "sha256")
+CardTask = Literal["binary", "multiclass", "multilabel", "segmentation"]
+
+
+class _Card(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingSummary(_Card):
+    """How the weights were chosen: the monitored validation figure and where it peaked."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # best_<monitor> is kept as well
+
+    best_epoch: int
+    epochs_run: int
+    seed: int
+    monitor: str = "val_auc"
+    best: float | None = None
+    precision: str = "fp32"
+
+
+class SegmentationCard(_Card):
+    """The segmentation section: plan (topology, patch, spacing), label values, overlap."""
+
+    plan: SegPlan
+    label_values: list[int]
+    overlap: float = Field(0.5, ge=0.0, lt=1.0)
+
+
+class ModelCard(_Card):
+    """``model.json`` of a run directory (see the module docstring)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    format: str = CARD_FORMAT
+    task: CardTask
+    architecture: str
+    create_model: dict[str, Any]
+    preprocessing: dict[str, Any]
+    classes: list[str]
+    sha256: str
+    threshold: float | list[float] | None = None
+    operating_point: dict[str, Any] | list[dict[str, Any]] | None = None
+    temperature: float = 1.0
+    segmentation: SegmentationCard | None = None
+    data_fingerprint: dict[str, Any] | str | None = None
+    training: TrainingSummary | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    created: str | None = None
+
+    @property
+    def family(self) -> str:
+        """``"segmentation"`` or ``"classification"`` (binary, multi-class, multi-label)."""
+        return "segmentation" if self.task == "segmentation" else "classification"
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 or 3: the dimensionality of the images the model takes."""
+        if self.segmentation is not None:
+            return self.segmentation.plan.spatial_dims
+        size = self.preprocessing.get("spatial_size") or ()
+        return 3 if len(size) == 3 or self.create_model.get("spatial_dims") == 3 else 2
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_layout(cls, data: Any) -> Any:
+        """Cards of medlens <= 0.1 kept the segmentation fields at the top level."""
+        if isinstance(data, dict) and "plan" in data and "segmentation" not in data:
+            overlap = (data.get("inference") or {}).get("overlap", 0.5)
+            section = {"plan": data["plan"], "label_values": data.get("label_values")}
+            data = {**data, "segmentation": {**section, "overlap": overlap}}
+        return data
+
+    @model_validator(mode="after")
+    def _section_fits_task(self) -> ModelCard:
+        if (self.task == "segmentation") != (self.segmentation is not None):
+            raise ValueError("a segmentation card needs its segmentation section, others none")
+        return self
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, exclude_none=False) + "\n"
 
 
 def versions() -> dict[str, str]:
@@ -34,29 +123,36 @@ def versions() -> dict[str, str]:
     return {"medlens": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def write_card(run_dir: str | Path, card: dict[str, Any]) -> Path:
-    """Write ``model.json`` atomically (adds format, versions and creation time)."""
-    path = Path(run_dir) / "model.json"
-    full = {
+def write_card(run_dir: str | Path, card: ModelCard | dict[str, Any]) -> Path:
+    """Validate and write ``model.json`` atomically (adds format, versions, creation time)."""
+    fields = card.model_dump() if isinstance(card, ModelCard) else dict(card)
+    fields |= {
         "format": CARD_FORMAT,
-        **card,
         "versions": versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    atomic_write_text(path, json.dumps(full, indent=2) + "\n")
+    try:
+        full = ModelCard.model_validate(fields)
+    except ValidationError as exc:
+        raise ModelError(f"invalid model card: {_problems(exc)}") from None
+    path = Path(run_dir) / "model.json"
+    atomic_write_text(path, full.to_json())
     return path
 
 
-def read_card(run_dir: str | Path) -> dict[str, Any]:
-    """Read and check ``model.json`` of a run directory."""
+def read_card(run_dir: str | Path) -> ModelCard:
+    """Read and validate ``model.json`` of a run directory (:class:`ModelError` if unusable)."""
     path = Path(run_dir) / "model.json"
     if not path.is_file():
         raise ModelError(f"no model.json in {Path(run_dir)}: is it a finished medlens run?")
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelError(f"{path}: not valid JSON") from None
-    missing = [key for key in REQUIRED if not isinstance(card, dict) or key not in card]
-    if missing:
-        raise ModelError(f"{path}: missing keys {missing}")
-    return card
+        return ModelCard.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise ModelError(f"{path}: not a valid model card ({_problems(exc)})") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+        for err in exc.errors()[:5]
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext", "all_reduce_mean", "init_distributed", "shutdown_distributed"]
+__all__ = ["DistContext", "all_reduce_mean", "barrier", "init_distributed", "shutdown_distributed"]
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,16 @@ def all_reduce_mean(value: float, ctx: DistContext) -> float:
     """The mean of a scalar over all processes."""
     if not ctx.enabled:
         return value
-    tensor = torch.tensor([value], dtype=torch.float64)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces GPU tensors only
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return float(tensor.item()) / ctx.world_size
+
+
+def barrier(ctx: DistContext) -> None:
+    """Wait until every process got here (e.g. rank 0 wrote the run directory)."""
+    if ctx.enabled and dist.is_initialized():
+        dist.barrier()
 
 
 def shutdown_distributed(ctx: DistContext) -> None:

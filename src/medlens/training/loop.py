@@ -1,11 +1,13 @@
 """The training loop: a few named steps, with every part passed in.
 
 :class:`Trainer` owns no policy beyond the loop itself: the model, optimiser, loss, schedule
-and callbacks (progress bar, logs, checkpoints) are built elsewhere (see
-:mod:`medlens.training.run`) and handed over. Best weights are kept by validation AUC;
-early stopping counts epochs without improvement. Under torchrun each process trains on
-its shard (``DistributedSampler``), the loss is all-reduced and validation runs on the
-whole validation set in every process, so all ranks take the same decisions.
+and callbacks (progress bar, logs, checkpoints) are built by a task (see
+:mod:`medlens.tasks`) and handed over. The task also says how targets reach the loss and
+how to validate; best weights are kept by the task's monitored figure (``val_auc``,
+``val_dice``), early stopping counts validations without improvement. Under torchrun each
+process trains on its shard (``DistributedSampler``), the loss is all-reduced and
+validation runs on the whole validation set in every process, so all ranks take the same
+decisions.
 """
 
 from __future__ import annotations
@@ -25,10 +27,9 @@ from torch.utils.data import DataLoader
 from medlens.config import Task
 from medlens.training.distributed import DistContext, all_reduce_mean
 from medlens.training.optim import LRSchedule, l1_penalty
-from medlens.training.outputs import prepare_target, probabilities
 from medlens.training.seed import get_rng_state, set_rng_state
 
-__all__ = ["Callback", "EpochResult", "TrainState", "Trainer", "auc_score"]
+__all__ = ["Callback", "EpochResult", "LoopTask", "TrainState", "Trainer", "auc_score"]
 
 
 @dataclass
@@ -45,19 +46,31 @@ class TrainState:
 
 @dataclass
 class EpochResult:
-    """One epoch's figures: the line written to ``metrics.jsonl``."""
+    """One epoch's figures: the line written to ``metrics.jsonl``.
+
+    ``metrics`` holds the validation figures of this epoch (``val_loss``, ``val_auc`` or
+    ``val_dice``...); it is empty on epochs without validation.
+    """
 
     epoch: int
     train_loss: float
-    val_loss: float
-    val_auc: float
     lr: float
     is_best: bool
-    extra: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         record = asdict(self)
-        return {**record.pop("extra"), **record}
+        return {"epoch": self.epoch, "train_loss": self.train_loss, **record.pop("metrics"),
+                "lr": self.lr, "is_best": self.is_best}  # fmt: skip
+
+
+class LoopTask(Protocol):
+    """What the loop needs from a task (see :class:`medlens.tasks.Task`)."""
+
+    monitor: str
+
+    def prepare_target(self, target: torch.Tensor) -> torch.Tensor: ...
+    def validate(self, trainer: Trainer) -> dict[str, float]: ...
 
 
 class Callback(Protocol):
@@ -70,7 +83,7 @@ class Callback(Protocol):
 
 
 class Trainer:
-    """Fit a classifier; ``fit()`` returns the final :class:`TrainState`."""
+    """Fit a model for a task; ``fit()`` returns the final :class:`TrainState`."""
 
     def __init__(
         self,
@@ -79,14 +92,15 @@ class Trainer:
         loss_fn: nn.Module,
         schedule: LRSchedule,
         train_loader: DataLoader,
-        val_loader: DataLoader,
+        val_loader: Iterable | None,
         *,
-        task: Task,
+        task: LoopTask,
         epochs: int,
         callbacks: Sequence[Callback] = (),
         early_stopping_patience: int | None = None,
         unfreeze_epoch: int | None = None,
         l1: float = 0.0,
+        grad_clip: float | None = None,
         channels_last: bool = False,
         autocast_dtype: torch.dtype | None = None,
         device: torch.device | str = "cpu",
@@ -97,6 +111,7 @@ class Trainer:
         self.train_loader, self.val_loader = train_loader, val_loader
         self.task, self.epochs, self.callbacks = task, epochs, list(callbacks)
         self.patience, self.unfreeze_epoch, self.l1 = early_stopping_patience, unfreeze_epoch, l1
+        self.grad_clip = grad_clip
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.autocast_dtype = autocast_dtype
@@ -111,17 +126,16 @@ class Trainer:
         while self.state.epoch < self.epochs and not self.state.should_stop:
             self.prepare_epoch(self.state.epoch)
             train_loss = self.train_epoch()
-            val_loss, val_auc = self.validate()
-            result = self.end_epoch(train_loss, val_loss, val_auc)
+            result = self.end_epoch(train_loss, self.task.validate(self))
             self._emit("on_epoch_end", result)
         self._emit("on_train_end")
         return self.state
 
     def prepare_epoch(self, epoch: int) -> None:
-        """Shuffle order for this epoch; staged unfreezing of the backbone."""
-        sampler = getattr(self.train_loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
+        """Shuffle order (and random patches) for this epoch; staged unfreezing."""
+        for part in (getattr(self.train_loader, "sampler", None), self.train_loader.dataset):
+            if hasattr(part, "set_epoch"):
+                part.set_epoch(epoch)
         if self.unfreeze_epoch is not None and epoch >= self.unfreeze_epoch:
             from medlens.models.finetune import unfreeze
 
@@ -138,12 +152,14 @@ class Trainer:
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> float:
         images = images.to(self.device, memory_format=self.memory_format, non_blocking=True)
-        targets = prepare_target(targets, self.task).to(self.device, non_blocking=True)
+        targets = self.task.prepare_target(targets).to(self.device, non_blocking=True)
         with self._autocast():
             loss = self.loss_fn(self.ddp_model(images).float(), targets)
         loss = loss + l1_penalty(self.model, self.l1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
         self.schedule.after_batch()
         self.state.step += 1
@@ -158,29 +174,28 @@ class Trainer:
             images = images.to(self.device, memory_format=self.memory_format)
             with self._autocast():
                 logits.append(self.model(images).float().cpu())
-            targets.append(prepare_target(target, self.task))
+            targets.append(self.task.prepare_target(target))
         return torch.cat(logits), torch.cat(targets)
 
-    def validate(self) -> tuple[float, float]:
-        logits, targets = self.predict_logits(self.val_loader)
-        loss = float(self.loss_fn(logits, targets))
-        return loss, auc_score(probabilities(logits, self.task).numpy(), targets.numpy(), self.task)
+    def end_epoch(self, train_loss: float, metrics: dict[str, float]) -> EpochResult:
+        """Schedule step, best weights, early stopping; returns the epoch's record.
 
-    def end_epoch(self, train_loss: float, val_loss: float, val_auc: float) -> EpochResult:
-        """Schedule step, best weights, early stopping; returns the epoch's record."""
-        monitored = val_auc if math.isfinite(val_auc) else -val_loss
+        ``metrics`` are this epoch's validation figures; without them (no validation this
+        epoch) nothing is compared and the patience is not spent.
+        """
+        monitored = _monitored(metrics, self.task.monitor)
         self.schedule.after_epoch(monitored)
-        is_best = monitored > self.state.best_metric
+        is_best = monitored is not None and monitored > self.state.best_metric
         if is_best:
             self.state.best_metric, self.state.best_epoch = monitored, self.state.epoch
             self.state.bad_epochs = 0
             self.best_weights = copy.deepcopy(self.model.state_dict())
-        else:
+        elif monitored is not None:
             self.state.bad_epochs += 1
         if self.patience is not None and self.state.bad_epochs >= self.patience:
             self.state.should_stop = True
         lr = self.optimizer.param_groups[0]["lr"]
-        result = EpochResult(self.state.epoch, train_loss, val_loss, val_auc, lr, is_best)
+        result = EpochResult(self.state.epoch, train_loss, lr, is_best, dict(metrics))
         self.state.epoch += 1
         return result
 
@@ -228,6 +243,15 @@ class Trainer:
             method = getattr(callback, hook, None)
             if method is not None:
                 method(self, *args)
+
+
+def _monitored(metrics: dict[str, float], monitor: str) -> float | None:
+    """The figure to maximise: the monitored metric, else minus the validation loss."""
+    value = metrics.get(monitor, math.nan)
+    if math.isfinite(value):
+        return value
+    loss = metrics.get("val_loss", math.nan)
+    return -loss if math.isfinite(loss) else None
 
 
 def auc_score(probs: np.ndarray, targets: np.ndarray, task: Task) -> float:

@@ -81,7 +81,10 @@ class LRSchedule:
         if self.plateau is None or self.step_count <= self.warmup_steps:
             self.lambda_lr.step()
 
-    def after_epoch(self, metric: float) -> None:
+    def after_epoch(self, metric: float | None) -> None:
+        """Plateau schedules step on the monitored figure (None: no validation this epoch)."""
+        if metric is None:
+            return
         if self.plateau is not None and self.step_count >= self.warmup_steps:
             self.plateau.step(metric)
 

@@ -1,0 +1,230 @@
+"""Classification (binary, multi-class, multi-label), 2D or 3D, as a :class:`Task`.
+
+Images are preprocessed once and cached as float16 (:mod:`medlens.training.data`); the
+model comes from the registry; validation reports loss and ROC-AUC; after training the
+temperature and the decision threshold(s) are fitted on validation and stored in the card.
+Input channels and dimensionality follow the data unless the config says otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from medlens.errors import ConfigError
+from medlens.tasks.base import Task, TaskSetup
+from medlens.training.outputs import num_outputs, prepare_target, probabilities
+
+if TYPE_CHECKING:
+    from medlens.config import TrainConfig
+    from medlens.data.manifest import Manifest
+    from medlens.training.distributed import DistContext
+    from medlens.training.loop import Trainer
+
+__all__ = ["ClassificationTask", "build_augmentation", "choose_threshold", "resolve_task"]
+
+
+class ClassificationTask(Task):
+    """Images to class probabilities; best weights by validation AUC."""
+
+    monitor = "val_auc"
+    default_model = "simple_cnn"
+
+    def __init__(self, config: TrainConfig, manifest: Manifest) -> None:
+        super().__init__(config, manifest)
+        self.name = resolve_task(config.task, manifest)
+        self._dims: int | None = None
+        self._chans: int | None = None
+
+    def check(self) -> None:
+        from medlens.models import model_info
+
+        info = model_info(self.model_name)
+        if info.kind != "classifier":
+            raise ConfigError(
+                f"model {self.model_name!r} is a {info.kind}; a {self.name} task needs a "
+                "classifier (see `medlens models`)"
+            )
+        if self.spatial_dims not in info.spatial_dims:
+            raise ConfigError(
+                f"the images are {self.spatial_dims}D but {self.model_name} is built for "
+                f"{' or '.join(f'{d}D' for d in info.spatial_dims)} images "
+                "(3D classifiers: `medlens models`)"
+            )
+
+    @property
+    def spatial_dims(self) -> int:
+        """3 for volumes (or ``model.options.spatial_dims: 3``), else 2."""
+        if self._dims is None:
+            configured = self.config.model.options.get("spatial_dims")
+            size = self.config.preprocessing.get("spatial_size")
+            self._dims = int(configured or (len(size) if size else self._sample().ndim))
+        return self._dims
+
+    @property
+    def in_chans(self) -> int:
+        """As configured, else as the data: 3 for colour images, 1 otherwise."""
+        if self._chans is None:
+            chosen = self.config.model.in_chans or self.config.preprocessing.get("channels")
+            self._chans = int(chosen or (3 if self._sample().is_rgb else 1))
+        return self._chans
+
+    def _sample(self) -> Any:
+        """The first training image (read once)."""
+        if not hasattr(self, "_first"):
+            from medlens.data import load_record_image
+
+            records = list(self.manifest.split(self.config.data.train_split)) or list(self.manifest)
+            self._first = load_record_image(records[0].path)
+        return self._first
+
+    def setup(
+        self, run_dir: Path, device: torch.device, dist: DistContext, *, resume: bool
+    ) -> TaskSetup:
+        from medlens.models import create_model
+        from medlens.models.finetune import freeze_backbone
+        from medlens.training.data import CachedDataset, make_loader
+        from medlens.training.losses import build_loss
+
+        config, manifest = self.config, self.manifest
+        create_kwargs = self._create_kwargs()
+        pretrained = config.model.pretrained
+        model = create_model(**create_kwargs, pretrained=str(pretrained) if pretrained else False)
+        if config.model.freeze.backbone:
+            freeze_backbone(model)
+        preprocessing = self._preprocessing(model)
+        train_x, train_y = self._tensors(config.data.train_split, preprocessing)
+        val_x, val_y = self._tensors(config.data.val_split, preprocessing)
+        augment = build_augmentation(config.augmentation)
+        train, val = (
+            make_loader(
+                CachedDataset(x, y, augment if is_train else None),
+                batch_size=config.batch_size,
+                train=is_train,
+                seed=config.seed,
+                dist=dist,
+                num_workers=config.num_workers,
+            )  # fmt: skip
+            for x, y, is_train in ((train_x, train_y, True), (val_x, val_y, False))
+        )
+        counts = _class_counts(train_y, self.name, len(manifest.classes))
+        loss = build_loss(config.loss, self.name, counts)  # type: ignore[arg-type]
+        notes = [f"{self.in_chans}-channel {self.spatial_dims}D input, model {self.model_name}"]
+        return TaskSetup(
+            model, train, val, loss.to(device), preprocessing, manifest.classes, create_kwargs,
+            grad_clip=config.grad_clip, notes=notes,
+        )  # fmt: skip
+
+    def _tensors(self, split: str, preprocessing: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        from medlens.training.data import preprocess_split
+
+        return preprocess_split(self.manifest.split(split), preprocessing, self.name)
+
+    def _create_kwargs(self) -> dict[str, Any]:
+        from medlens.models import model_info
+
+        options = dict(self.config.model.options)
+        if self.spatial_dims == 3 and "spatial_dims" in model_info(self.model_name).options:
+            options["spatial_dims"] = 3
+        return {
+            "name": self.model_name,
+            "num_classes": num_outputs(self.name, len(self.manifest.classes)),  # type: ignore[arg-type]
+            "in_chans": self.in_chans,
+            "image_size": self.config.model.image_size,
+            "drop_rate": self.config.model.drop_rate,
+            **options,
+        }
+
+    def _preprocessing(self, model: torch.nn.Module) -> Any:
+        """The model's :class:`Preprocessing`: config values over the model's defaults."""
+        from medlens.transforms.preprocess import preprocessing_from_dict
+
+        cfg = model.default_cfg  # type: ignore[attr-defined]
+        defaults = {
+            "spatial_size": [self.config.model.image_size] * self.spatial_dims,
+            "channels": self.in_chans,
+            "mean": list(cfg.mean),
+            "std": list(cfg.std),
+        }
+        return preprocessing_from_dict({**defaults, **self.config.preprocessing})
+
+    def prepare_target(self, target: torch.Tensor) -> torch.Tensor:
+        return prepare_target(target, self.name)  # type: ignore[arg-type]
+
+    def validate(self, trainer: Trainer) -> dict[str, float]:
+        from medlens.training.loop import auc_score
+
+        logits, targets = trainer.predict_logits(trainer.val_loader)  # type: ignore[arg-type]
+        loss = float(trainer.loss_fn(logits, targets))
+        probs = probabilities(logits, self.name).numpy()  # type: ignore[arg-type]
+        return {"val_loss": loss, "val_auc": auc_score(probs, targets.numpy(), self.name)}  # type: ignore[arg-type]
+
+    def card_fields(self, trainer: Trainer, setup: TaskSetup) -> dict[str, Any]:
+        """Temperature and threshold(s), fitted on the validation split."""
+        logits, targets = trainer.predict_logits(trainer.val_loader)  # type: ignore[arg-type]
+        temperature = 1.0
+        if self.config.temperature_scaling:
+            temperature = _temperature(logits, targets, self.name)
+        probs = probabilities(logits, self.name, temperature).numpy()  # type: ignore[arg-type]
+        decision = choose_threshold(probs, targets.numpy(), self.name, self.config)
+        return {**decision, "temperature": temperature}
+
+
+def resolve_task(config_task: str, manifest: Manifest) -> str:
+    """The task: as configured, or from the data (two classes: binary)."""
+    found = manifest.task
+    if found == "segmentation":
+        raise ConfigError("this dataset is a segmentation dataset, not classification")
+    if found == "multiclass" and len(manifest.classes) == 2:
+        found = "binary"
+    if config_task not in ("auto", found) and not (
+        config_task == "multiclass" and found == "binary"
+    ):
+        raise ConfigError(f"config says task {config_task} but the data is {found}")
+    return found if config_task == "auto" else config_task
+
+
+def build_augmentation(section: dict[str, Any] | str) -> Any:
+    """The random augmentation of a config section (None when off)."""
+    if not section:
+        return None
+    from medlens.transforms.augment import Augmentation
+
+    augmentation = Augmentation.model_validate(section)  # checked when the config was read
+    return augmentation if augmentation.enabled else None
+
+
+def _class_counts(targets: torch.Tensor, task: str, k: int) -> list[int]:
+    if task == "multilabel":
+        return targets.sum(0).long().tolist()
+    return torch.bincount(targets, minlength=k).tolist()
+
+
+def _temperature(logits: torch.Tensor, targets: torch.Tensor, task: str) -> float:
+    from medlens.evaluation import fit_temperature
+
+    y = targets.numpy().reshape(-1) if task != "multilabel" else targets.numpy()
+    return fit_temperature(logits.numpy(), y, task=task)
+
+
+def choose_threshold(probs: Any, y: Any, task: str, config: TrainConfig) -> dict[str, Any]:
+    """``threshold`` and ``operating_point`` (as chosen on validation) for the card."""
+    from medlens.evaluation import select_threshold, select_thresholds
+
+    if task == "multiclass":
+        return {"threshold": None, "operating_point": None}
+    options = {
+        "method": config.threshold.method,
+        "target_sensitivity": config.threshold.target_sensitivity,
+        "fixed": config.threshold.value,
+    }
+    if task == "binary":
+        point = select_threshold(y.reshape(-1), probs[:, 1], **options)
+        return {"threshold": point.threshold, "operating_point": point.to_dict()}
+    points = select_thresholds(y, probs, **options)
+    return {
+        "threshold": [p.threshold for p in points],
+        "operating_point": [p.to_dict() for p in points],
+    }

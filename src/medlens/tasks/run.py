@@ -1,0 +1,247 @@
+"""``train_run``: from a :class:`~medlens.config.TrainConfig` to a finished run directory.
+
+The same steps for every task: build the manifest, let the task check the config against
+the data (nothing is written before this), start the run directory (rank 0), let the task
+build its parts, fit with the one :class:`~medlens.training.loop.Trainer`, write the weights
+and the one model card (rank 0).
+
+Run directory::
+
+    config.yaml          the resolved config (what ``--resume`` reads back)
+    manifest.csv         the images and splits used (evaluate's default test data)
+    fingerprint.json     the data fingerprint
+    plan.json            segmentation only: the self-configured plan
+    checkpoints/last.pt  written atomically every epoch (``--resume``)
+    metrics.jsonl        one line per epoch
+    tb/                  TensorBoard scalars
+    model.safetensors    the weights of the best validation epoch
+    model.json           the model card (:class:`~medlens.training.card.ModelCard`)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from medlens.config import TrainConfig, dump_config, load_config
+from medlens.errors import ConfigError
+from medlens.tasks.base import Task, TaskSetup
+from medlens.training.checkpoint import atomic_write_text, load_checkpoint, save_weights
+from medlens.training.distributed import (
+    DistContext,
+    barrier,
+    init_distributed,
+    shutdown_distributed,
+)
+from medlens.training.loop import Trainer
+from medlens.training.seed import seed_everything
+
+__all__ = ["CHECKPOINT", "build_manifest", "make_task", "resolve_precision", "train_run"]
+
+CHECKPOINT = Path("checkpoints") / "last.pt"
+
+
+def train_run(
+    config: TrainConfig | None = None,
+    *,
+    resume: str | Path | None = None,
+    console: Any = None,
+    callbacks: Sequence[Any] = (),
+) -> Path:
+    """Train as ``config`` says, or continue the run directory ``resume``; return its path.
+
+    ``callbacks`` run first, in every process (e.g. pruning masks, a distillation loss).
+    """
+    if resume is not None:
+        config = _resume_config(Path(resume))
+    elif config is None:
+        raise ConfigError("train_run needs a config, or a run directory to resume")
+    run_dir = Path(config.output_dir)
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    dist = init_distributed()
+    # each rank its own augmentation stream; DDP copies rank 0's initial weights to all
+    seed_everything(config.seed + dist.rank, deterministic=config.deterministic)
+    task = make_task(config, build_manifest(config))
+    task.check()
+    if dist.is_main and resume is None:
+        _start_run_dir(run_dir, config, task)
+    barrier(dist)
+    device = task.device(dist)
+    setup = task.setup(run_dir, device, dist, resume=resume is not None)
+    _say(console, dist, "; ".join(setup.notes))
+    trainer = _trainer(config, task, setup, run_dir, dist, device, console, callbacks)
+    if resume is not None:
+        trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT))
+    trainer.fit()
+    trainer.restore_best()
+    if dist.is_main:
+        _finish(run_dir, config, task, setup, trainer)
+    shutdown_distributed(dist)
+    return run_dir
+
+
+def make_task(config: TrainConfig, manifest: Any) -> Task:
+    """The task that this config and data ask for."""
+    from medlens.tasks.classification import ClassificationTask
+    from medlens.tasks.segmentation import SegmentationTask
+
+    if config.is_segmentation or (config.task == "auto" and manifest.task == "segmentation"):
+        return SegmentationTask(config, manifest)
+    return ClassificationTask(config, manifest)
+
+
+def _resume_config(run_dir: Path) -> TrainConfig:
+    if not (run_dir / CHECKPOINT).is_file():
+        raise ConfigError(f"cannot resume: no checkpoint at {run_dir / CHECKPOINT}")
+    config = load_config(run_dir / "config.yaml")
+    return config.model_copy(update={"output_dir": run_dir})
+
+
+def _start_run_dir(run_dir: Path, config: TrainConfig, task: Task) -> None:
+    from medlens.data import compute_fingerprint, save_fingerprint
+
+    if (run_dir / CHECKPOINT).exists() or (run_dir / "model.json").exists():
+        raise ConfigError(f"{run_dir} already holds a run: use --resume, or another output dir")
+    fingerprint = compute_fingerprint(task.manifest, seed=config.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(config))
+    task.manifest.write(run_dir / "manifest.csv")
+    save_fingerprint(fingerprint, run_dir / "fingerprint.json")
+    task.start_run_dir(run_dir, fingerprint)
+
+
+def build_manifest(config: TrainConfig) -> Any:
+    """The dataset manifest with every row assigned to a split (seeded, patient-grouped)."""
+    from medlens.data import assign_splits, load_manifest, open_source
+
+    data = config.data
+    manifest = load_manifest(data.manifest) if data.manifest else open_source(data.source)
+    return assign_splits(
+        manifest,
+        val_fraction=data.val_fraction,
+        test_fraction=data.test_fraction,
+        seed=config.seed,
+        group_by_patient=data.group_by_patient,
+    )
+
+
+def _trainer(
+    config: TrainConfig,
+    task: Task,
+    setup: TaskSetup,
+    run_dir: Path,
+    dist: DistContext,
+    device: torch.device,
+    console: Any,
+    extra_callbacks: Sequence[Any],
+) -> Trainer:
+    from medlens.training.callbacks import (
+        CheckpointCallback,
+        JsonlLogger,
+        ProgressCallback,
+        TensorBoardLogger,
+    )
+    from medlens.training.optim import LRSchedule, build_optimizer
+
+    optimizer = build_optimizer(setup.model, config.optimizer)
+    steps = len(setup.train_loader)
+    schedule = LRSchedule(optimizer, config.schedule, epochs=config.epochs, steps_per_epoch=steps)
+    callbacks = list(extra_callbacks)
+    if dist.is_main:
+        callbacks += [  # metrics before the checkpoint: resume drops lines past it
+            JsonlLogger(run_dir / "metrics.jsonl"),
+            CheckpointCallback(run_dir / CHECKPOINT),
+            TensorBoardLogger(run_dir / "tb"),
+            ProgressCallback(steps, console=console),
+        ]
+    channels_last = config.channels_last
+    if channels_last is None:
+        channels_last = task.spatial_dims == 2
+    elif channels_last and task.spatial_dims == 3:
+        raise ConfigError("channels_last is for 2D models; set it to false (or leave it out)")
+    return Trainer(
+        setup.model,
+        optimizer,
+        setup.loss_fn,
+        schedule,
+        setup.train_loader,
+        setup.val_loader,
+        task=task,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        early_stopping_patience=config.early_stopping_patience,
+        unfreeze_epoch=config.model.freeze.unfreeze_epoch,
+        l1=config.optimizer.l1,
+        grad_clip=setup.grad_clip,
+        channels_last=channels_last,
+        autocast_dtype=resolve_precision(config.precision, device),
+        device=device,
+        dist=dist,
+    )
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: bf16 only where the hardware computes it natively."""
+    native = _has_native_bf16(device)
+    if precision == "bf16" and not native:
+        raise ConfigError("precision bf16 asked, but this hardware has no native bf16")
+    return torch.bfloat16 if precision == "bf16" or (precision == "auto" and native) else None
+
+
+def _has_native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _finish(
+    run_dir: Path, config: TrainConfig, task: Task, setup: TaskSetup, trainer: Trainer
+) -> None:
+    """Write the weights, then the model card with the task's own fields."""
+    from medlens.data import load_fingerprint
+    from medlens.training.card import write_card
+
+    fields = task.card_fields(trainer, setup)
+    sha256 = save_weights(setup.model, run_dir / "model.safetensors")
+    state = trainer.state
+    best = state.best_metric if state.best_epoch >= 0 else None
+    write_card(
+        run_dir,
+        {
+            "task": task.name,
+            "architecture": setup.create_kwargs["name"],
+            "create_model": setup.create_kwargs,
+            "preprocessing": setup.preprocessing.model_dump(mode="json"),
+            "classes": list(setup.classes),
+            **fields,
+            "data_fingerprint": load_fingerprint(run_dir / "fingerprint.json"),
+            "sha256": sha256,
+            "training": {
+                "best_epoch": state.best_epoch,
+                "epochs_run": state.epoch,
+                "seed": config.seed,
+                "monitor": task.monitor,
+                "best": best,
+                f"best_{task.monitor}": best,
+                "precision": _precision_name(trainer.autocast_dtype),
+            },
+        },
+    )
+
+
+def _precision_name(dtype: torch.dtype | None) -> str:
+    """What the training steps computed in: ``fp32``, or the autocast dtype (``bf16``)."""
+    return "fp32" if dtype is None else {torch.bfloat16: "bf16"}.get(dtype, str(dtype))
+
+
+def _say(console: Any, dist: DistContext, text: str) -> None:
+    if console is not None and dist.is_main and text:
+        console.print(text)
