@@ -137,7 +137,7 @@ class TrainConfig(_Strict):
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
+    batch_size: int | None = Field(None, ge=1)  # the global batch; None: 64, or the plan's
     early_stopping_patience: int | None = Field(None, ge=1)
     grad_clip: float | None = Field(None, gt=0.0)  # max gradient norm; segmentation: 12
     threshold: ThresholdConfig = ThresholdConfig()

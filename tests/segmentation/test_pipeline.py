@@ -9,7 +9,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from PIL import Image as PILImage
 
 from medlens.config import parse_config
 from medlens.io import read_image
@@ -19,31 +18,12 @@ from medlens.tasks.run import train_run
 pytest.importorskip("monai")
 
 
-def _disk_png_dataset(root: Path, n: int = 32, size: int = 48, seed: int = 0) -> Path:
-    """Grey PNGs with a bright disk; masks saved as 0/255 (a common export)."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    rows = ["path,label,patient_id,split,label_path"]
-    yy, xx = np.mgrid[:size, :size]
-    for i in range(n):
-        cy, cx, r = rng.uniform(12, size - 12), rng.uniform(12, size - 12), rng.uniform(5, 9)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
-        image = np.clip(60 + 120 * disk + rng.normal(0, 25, disk.shape), 0, 255).astype(np.uint8)
-        PILImage.fromarray(image).save(root / "images" / f"case{i:02d}.png")
-        PILImage.fromarray((disk * 255).astype(np.uint8)).save(root / "masks" / f"case{i:02d}.png")
-        split = "train" if i < 20 else "val" if i < 26 else "test"
-        rows.append(f"images/case{i:02d}.png,,case{i:02d},{split},masks/case{i:02d}.png")
-    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return root / "manifest.csv"
-
-
 @pytest.fixture(scope="module")
-def run_2d(tmp_path_factory) -> Path:
+def run_2d(tmp_path_factory, disk_dataset) -> Path:
     root = tmp_path_factory.mktemp("seg2d")
     config = parse_config(
         {
-            "data": {"manifest": str(_disk_png_dataset(root / "data"))},
+            "data": {"manifest": str(disk_dataset(root / "data"))},
             "task": "segmentation",
             "epochs": 3,
             "optimizer": {"lr": 0.003},

@@ -48,9 +48,11 @@ from medlens.cli import data as _data  # noqa: E402
 app.command("data")(_data.data)
 from medlens.cli import demo as _demo  # noqa: E402
 from medlens.cli import evaluate as _evaluate  # noqa: E402
+from medlens.cli import models as _models  # noqa: E402
 from medlens.cli import predict as _predict  # noqa: E402
 from medlens.cli import train as _train  # noqa: E402
 
+app.command("models")(_models.models)
 app.command("train")(_train.train)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)

@@ -141,8 +141,9 @@ class PatchDataset(torch.utils.data.Dataset):
         return self.samples_per_epoch
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        seed = (self.seed * 1_000_003 + self.epoch) * 1_000_003 + index
-        generator = torch.Generator().manual_seed(seed % 2**63)
+        from medlens.training.data import item_seed
+
+        generator = torch.Generator().manual_seed(item_seed(self.seed, self.epoch, index))
         case = self.cases[int(torch.randint(len(self.cases), (), generator=generator))]
         start = self._start(case, generator)
         window = tuple(slice(s, s + p) for s, p in zip(start, self.patch, strict=True))

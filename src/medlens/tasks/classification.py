@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from medlens.training.distributed import DistContext
     from medlens.training.loop import Trainer
 
+DEFAULT_BATCH_SIZE = 64
+
 __all__ = ["ClassificationTask", "build_augmentation", "choose_threshold", "resolve_task"]
 
 
@@ -100,8 +102,8 @@ class ClassificationTask(Task):
         augment = build_augmentation(config.augmentation)
         train, val = (
             make_loader(
-                CachedDataset(x, y, augment if is_train else None),
-                batch_size=config.batch_size,
+                CachedDataset(x, y, augment if is_train else None, seed=config.seed),
+                batch_size=config.batch_size or DEFAULT_BATCH_SIZE,
                 train=is_train,
                 seed=config.seed,
                 dist=dist,

@@ -67,13 +67,16 @@ def train_run(
     seed_everything(config.seed + dist.rank, deterministic=config.deterministic)
     task = make_task(config, build_manifest(config))
     task.check()
+    channels_last = _channels_last(config, task)
     if dist.is_main and resume is None:
         _start_run_dir(run_dir, config, task)
     barrier(dist)
     device = task.device(dist)
     setup = task.setup(run_dir, device, dist, resume=resume is not None)
     _say(console, dist, "; ".join(setup.notes))
-    trainer = _trainer(config, task, setup, run_dir, dist, device, console, callbacks)
+    trainer = _trainer(
+        config, task, setup, run_dir, dist, device, console, callbacks, channels_last
+    )
     if resume is not None:
         trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT))
     trainer.fit()
@@ -138,6 +141,7 @@ def _trainer(
     device: torch.device,
     console: Any,
     extra_callbacks: Sequence[Any],
+    channels_last: bool,
 ) -> Trainer:
     from medlens.training.callbacks import (
         CheckpointCallback,
@@ -158,11 +162,6 @@ def _trainer(
             TensorBoardLogger(run_dir / "tb"),
             ProgressCallback(steps, console=console),
         ]
-    channels_last = config.channels_last
-    if channels_last is None:
-        channels_last = task.spatial_dims == 2
-    elif channels_last and task.spatial_dims == 3:
-        raise ConfigError("channels_last is for 2D models; set it to false (or leave it out)")
     return Trainer(
         setup.model,
         optimizer,
@@ -182,6 +181,15 @@ def _trainer(
         device=device,
         dist=dist,
     )
+
+
+def _channels_last(config: TrainConfig, task: Task) -> bool:
+    """As configured; by default on for 2D models and off for 3D (PyTorch has no 3D form)."""
+    if config.channels_last is None:
+        return task.spatial_dims == 2
+    if config.channels_last and task.spatial_dims == 3:
+        raise ConfigError("channels_last is for 2D models; set it to false (or leave it out)")
+    return config.channels_last
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:

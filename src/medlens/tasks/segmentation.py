@@ -110,7 +110,13 @@ class SegmentationTask(Task):
 
     @property
     def spatial_dims(self) -> int:
-        return self.plan.spatial_dims if self.plan is not None else 2
+        """The plan's, or before planning the first training image's (2 or 3)."""
+        if self.plan is not None:
+            return self.plan.spatial_dims
+        from medlens.data import load_record_image
+
+        first = next(iter(self.manifest.split(self.config.data.train_split)))
+        return load_record_image(first.path).ndim
 
     def setup(
         self, run_dir: Path, device: torch.device, dist: DistContext, *, resume: bool
@@ -153,9 +159,7 @@ class SegmentationTask(Task):
     @property
     def batch_size(self) -> int:
         """The plan's batch size, unless the config sets ``batch_size`` itself."""
-        if "batch_size" in self.config.model_fields_set:
-            return self.config.batch_size
-        return self.plan.batch_size  # type: ignore[union-attr]
+        return self.config.batch_size or self.plan.batch_size  # type: ignore[union-attr]
 
     def _loader(self, cases: list[Case], dist: DistContext) -> torch.utils.data.DataLoader:
         from medlens.segmentation.data import PatchDataset

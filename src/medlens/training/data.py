@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from medlens.errors import DatasetError
+from medlens.errors import ConfigError, DatasetError
 from medlens.training.distributed import DistContext
 from medlens.training.seed import seed_worker
 
@@ -22,27 +22,51 @@ if TYPE_CHECKING:
     from medlens.data.manifest import Manifest, Record
     from medlens.io import Image
 
-__all__ = ["CachedDataset", "encode_targets", "load_images", "make_loader", "preprocess_split"]
+__all__ = [
+    "CachedDataset",
+    "encode_targets",
+    "item_seed",
+    "load_images",
+    "make_loader",
+    "preprocess_split",
+]
 
-Transform = Callable[[torch.Tensor], torch.Tensor]
+Transform = Callable[..., torch.Tensor]  # (image, *, generator) -> image
 
 
 class CachedDataset(Dataset):
-    """Preprocessed tensors and targets in memory; ``augment`` runs on each access."""
+    """Preprocessed tensors and targets in memory; ``augment`` runs on each access, seeded
+    by ``(seed, epoch, index)`` so that resumed, distributed and multi-worker runs agree."""
 
     def __init__(
-        self, inputs: torch.Tensor, targets: torch.Tensor, augment: Transform | None = None
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        augment: Transform | None = None,
+        *,
+        seed: int = 0,
     ) -> None:
         if len(inputs) != len(targets):
             raise DatasetError(f"{len(inputs)} images but {len(targets)} targets")
         self.inputs, self.targets, self.augment = inputs, targets, augment
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.inputs[index].float()
-        return (self.augment(x) if self.augment is not None else x), self.targets[index]
+        if self.augment is not None:
+            x = self.augment(x, generator=item_seed(self.seed, self.epoch, index))
+        return x, self.targets[index]
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """The random stream of one item in one epoch (63-bit)."""
+    return ((seed * 1_000_003 + epoch) * 1_000_003 + index) % 2**63
 
 
 def encode_targets(records: Sequence[Record], classes: Sequence[str], task: str) -> torch.Tensor:
@@ -91,9 +115,20 @@ def make_loader(
     num_workers: int = 0,
 ) -> DataLoader:
     """A loader whose order depends only on (seed, epoch): shuffling via a sampler that
-    ``Trainer.prepare_epoch`` advances, so resumed and distributed runs see the same data."""
+    ``Trainer.prepare_epoch`` advances, so resumed and distributed runs see the same data.
+
+    ``batch_size`` is the global batch: under torchrun each of the N processes takes
+    ``batch_size / N`` of it. Rank r draws every N-th index of the same permutation, so
+    each step's samples together are exactly those of the one-process step.
+    """
     sampler = None
     if train:
+        if batch_size % dist.world_size:
+            raise ConfigError(
+                f"batch_size {batch_size} is the global batch: it must divide evenly over "
+                f"the {dist.world_size} processes"
+            )
+        batch_size //= dist.world_size
         sampler = DistributedSampler(
             dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed
         )
@@ -102,7 +137,7 @@ def make_loader(
         batch_size=batch_size,
         sampler=sampler,
         shuffle=False,
-        drop_last=train and len(dataset) > batch_size,
+        drop_last=train and len(dataset) > batch_size * dist.world_size,
         num_workers=num_workers,
         worker_init_fn=seed_worker if num_workers else None,
         generator=torch.Generator().manual_seed(seed),
