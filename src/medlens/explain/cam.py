@@ -31,14 +31,32 @@ DEFAULT_METHOD: Method = "gradcam"
 class ClassScore:
     """The score explained for class ``index`` of one output row: its logit; for a one-logit
     binary model the logit (class 1) or its negative (class 0). ``None``: the predicted class.
+
+    For a segmenter's output ``(classes, *spatial)`` the score is the class's logits summed
+    over the voxels predicted as that class (all voxels when none is); ``None``: the
+    foreground class predicted most often.
     """
 
     def __init__(self, index: int | None) -> None:
         self.index = index
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        if output.ndim > 1:
+            return region_score(output, self.index)
         scores = class_scores(output.reshape(1, -1))[0]
         return scores[int(scores.argmax()) if self.index is None else self.index]
+
+
+def region_score(output: torch.Tensor, index: int | None) -> torch.Tensor:
+    """A segmenter's evidence for class ``index`` where it predicts it (see :class:`ClassScore`)."""
+    predicted = output.argmax(0)
+    if index is None:
+        counts = torch.bincount(predicted.reshape(-1), minlength=output.shape[0])[1:]
+        index = int(counts.argmax()) + 1 if output.shape[0] > 1 else 0
+    mask = predicted == index
+    if not bool(mask.any()):
+        mask = torch.ones_like(mask)
+    return (output[index] * mask).sum()
 
 
 def class_scores(output: torch.Tensor) -> torch.Tensor:

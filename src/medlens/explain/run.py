@@ -49,7 +49,11 @@ class Explanation:
 
     @property
     def title(self) -> str:
-        probability = self.prediction.probabilities.get(self.target, float("nan"))
+        probabilities = getattr(self.prediction, "probabilities", None)
+        if probabilities is None:  # a segmentation
+            found = self.prediction.label or "nothing"
+            return f"segmented {found} | {self.method} for {self.target}"
+        probability = probabilities.get(self.target, float("nan"))
         return (
             f"predicted {self.prediction.label or '(none)'} | {self.method} for {self.target} "
             f"(p={probability:.2f})"
@@ -85,12 +89,19 @@ def explain_images(
     classes = list(predictor.classes)
     fixed = None if target is None else _class_index(target, classes)
     predictions = predictor.predict(list(images))
+    segmenter = getattr(predictor, "family", "") == "segmentation"
+    if segmenter and method not in ("gradcam", "gradcam++"):
+        raise ConfigError(f"{method} does not explain a segmentation; use gradcam")
     results = []
     with Explainer(model, method, target_layer=target_layer) as explainer:
         for image, prediction in zip(images, predictions, strict=True):
-            index = _predicted_index(prediction, classes) if fixed is None else fixed
             tensor = predictor.preprocessing(image).unsqueeze(0)
-            heatmap = explainer(tensor, index)[0]
+            if segmenter:
+                index = _segmented_index(prediction, classes) if fixed is None else fixed
+                heatmap = _segmenter_heatmap(explainer, tensor, index, predictor.plan)
+            else:
+                index = _predicted_index(prediction, classes) if fixed is None else fixed
+                heatmap = explainer(tensor, index)[0]
             display, display_heatmap = _display(image, tensor[0], heatmap, predictor.preprocessing)
             results.append(
                 Explanation(heatmap, display, display_heatmap, prediction, classes[index], method)
@@ -129,7 +140,8 @@ def explain_files(
         )
         for stem, item in zip(output_stems(images, method), explained, strict=True):
             png, npy = save_explanation(item, out_dir, stem)
-            probability = item.prediction.probabilities.get(item.target, float("nan"))
+            probabilities = getattr(item.prediction, "probabilities", {})
+            probability = probabilities.get(item.target, float("nan"))
             results.append(
                 SavedExplanation(png, npy, item.prediction.label, item.target, probability)
             )
@@ -226,6 +238,26 @@ def _predicted_index(prediction: Any, classes: list[str]) -> int:
         return classes.index(first)
     probabilities = prediction.probabilities  # multi-label with no label called: the likeliest
     return classes.index(max(probabilities, key=probabilities.get))
+
+
+def _segmented_index(prediction: Any, classes: list[str]) -> int:
+    """The foreground class with the largest predicted volume (the first when none)."""
+    volumes = prediction.volumes
+    found = max(volumes, key=volumes.get) if volumes else None
+    return classes.index(found) if found is not None and volumes[found] > 0 else 1
+
+
+def _segmenter_heatmap(
+    explainer: Explainer, tensor: torch.Tensor, index: int, plan: Any
+) -> np.ndarray:
+    """Grad-CAM of a whole preprocessed image, padded so every pooling step divides it."""
+    shape = tensor.shape[2:]
+    divisors = [int(np.prod([s[axis] for s in plan.strides])) for axis in range(len(shape))]
+    short = [(-n) % d for n, d in zip(shape, divisors, strict=True)]
+    pad = [v for amount in reversed(short) for v in (0, amount)]
+    padded = nn.functional.pad(tensor, pad, value=float(tensor.min()))
+    heatmap = explainer(padded, index)[0]
+    return heatmap[tuple(slice(0, n) for n in shape)]
 
 
 def _display(

@@ -70,7 +70,9 @@ def dynunet(
     # ``skip_layers`` re-registers the blocks above under a second name; keep it as a plain
     # attribute (forward still uses it) so each weight appears once in the state dict.
     model.__dict__["skip_layers"] = model._modules.pop("skip_layers")
-    model.cam_layer = "bottleneck"
+    # Grad-CAM on the last decoder stage: full resolution, and every skip connection has
+    # joined (the bottleneck's 1/2^k grid lands beside small structures)
+    model.cam_layer = f"upsamples.{len(model.upsamples) - 1}"
     model.num_classes, model.in_chans = num_classes, in_chans
     model.spatial_dims = len(kernel_sizes[0])
     return model
