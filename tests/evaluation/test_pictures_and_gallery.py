@@ -159,3 +159,28 @@ def _metrics() -> dict:
     y = np.array([0, 1, 0, 1, 1, 0])
     p = np.array([0.2, 0.8, 0.4, 0.7, 0.3, 0.1])
     return evaluate_predictions(y, p, task="binary", class_names=["no", "yes"], n_bootstrap=0)
+
+
+def test_gallery_is_skipped_with_a_note_when_the_model_cannot_be_explained(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from medlens.pipeline import _heatmap_gallery
+
+    paths = []
+    for i in range(4):
+        PILImage.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    onnx_like = SimpleNamespace(
+        task="multiclass",
+        classes=["a", "b"],
+        threshold=None,
+        model=object(),  # e.g. the ONNX Runtime engine: no PyTorch module to hook
+        preprocessing=SimpleNamespace(spatial_size=(8, 8)),
+    )
+    probs = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]]
+    gallery = _heatmap_gallery(onnx_like, paths, np.array([0, 1, 1, 0]), probs)
+    assert isinstance(gallery, HeatmapGallery) and not gallery.images
+    assert gallery.note.startswith("Grad-CAM cannot explain this model")
+    assert "Not shown: Grad-CAM cannot" in render_report(
+        metrics=_metrics(), heatmap_gallery=gallery
+    )
