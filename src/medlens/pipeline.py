@@ -2,6 +2,7 @@
 
 >>> run = train_run(load_config("configs/pneumoniamnist.yaml"))    # doctest: +SKIP
 >>> evaluate_run(run, split="test")  # eval/test/{metrics.json,predictions.csv,report.html}
+>>> evaluate_run(run, data="other_hospital/")  # eval/other_hospital-test/   # doctest: +SKIP
 >>> predict_files(run, ["scans/"], "predictions.csv")               # doctest: +SKIP
 
 The CLI commands ``train``, ``evaluate`` and ``predict`` are thin wrappers over these.
@@ -31,15 +32,21 @@ def evaluate_run(
     n_bootstrap: int = 1000,
     examples: int = 4,
 ) -> Path:
-    """Evaluate a run on one split; write ``eval/<split>/`` and return that folder.
+    """Evaluate a run on one split; write metrics, predictions and report, return the folder.
 
     ``data`` is a manifest (CSV or folder holding ``manifest.csv``) or a dataset source
     (class folders, MedMNIST ``.npz``); default: the run's own ``manifest.csv``. Rows of
     ``split`` are used; a source without splits is used whole.
+
+    The folder: ``eval/<split>/`` for the run's own data, ``eval/<data name>-<split>/``
+    for other data, so that it never replaces the run's own evaluation; the name is the
+    data folder's (a file's: its name without extension), sanitised. See
+    :func:`medlens.evaluation._io.evaluation_dir`.
     """
     import numpy as np
 
     from medlens.evaluation import evaluate_predictions, write_metrics, write_report
+    from medlens.evaluation._io import evaluation_dir
     from medlens.inference import Predictor
     from medlens.training.callbacks import read_metrics
 
@@ -55,7 +62,7 @@ def evaluate_run(
     _check_classes(classes, predictor.classes, run_dir)
     images, raw, probs = _predict_records(predictor, [r.path for r in records])
     y = _targets(records, predictor.classes, predictor.task)
-    out = run_dir / "eval" / split
+    out = evaluation_dir(run_dir, data, split)
     metrics = evaluate_predictions(
         y,
         _for_eval(probs, predictor.task),
@@ -72,7 +79,7 @@ def evaluate_run(
     write_report(
         out / "report.html",
         metrics=metrics,
-        title=f"{run_dir.name}: {split} split",
+        title=f"{run_dir.name}: {split} split" + (f" of {Path(data).name}" if data else ""),
         history=read_metrics(run_dir / "metrics.jsonl"),
         fingerprint=_fingerprint(predictor.card.data_fingerprint),
         examples=cases,
@@ -156,11 +163,14 @@ def _check_classes(found: Sequence[str], expected: Sequence[str], run_dir: Path)
 def _predict_records(
     predictor: Any, paths: Sequence[str], chunk: int = 256
 ) -> tuple[list[Any], list[list[float]], list[list[float]]]:
-    """Images, uncalibrated and calibrated probabilities, read and predicted in chunks."""
+    """Pictures of the inputs (:func:`~medlens.evaluation.input_picture`: 2D, in colour
+    for RGB, three middle slices of a volume), uncalibrated and calibrated probabilities,
+    read and predicted in chunks."""
+    from medlens.evaluation import input_picture
     from medlens.training.data import load_images
 
     images, raw, calibrated = [], [], []
-    temperature = predictor.temperature
+    temperature, preprocessing = predictor.temperature, predictor.preprocessing
     for start in range(0, len(paths), chunk):
         batch = [_as_2d(image, predictor) for image in load_images(paths[start : start + chunk])]
         tensors = [predictor.preprocessing(image) for image in batch]
@@ -168,7 +178,7 @@ def _predict_records(
         predictor.temperature = 1.0
         raw += predictor.predict_proba(tensors)
         predictor.temperature = temperature
-        images += [t[0].numpy() for t in tensors]
+        images += [input_picture(t, preprocessing.mean, preprocessing.std) for t in tensors]
     return images, raw, calibrated
 
 
@@ -183,29 +193,43 @@ def _as_2d(image: Any, predictor: Any) -> Any:
 
 def _heatmap_gallery(
     predictor: Any, paths: Sequence[str], y: Any, probs: Any, per_category: int = 3
-) -> list[Any] | None:
-    """Grad-CAM overlays of the most confident true positives, false positives and false
-    negatives of a binary run; only those few files are read again."""
-    import numpy as np
-
-    if predictor.task != "binary":
-        return None
-    from medlens.evaluation import ReportImage
-    from medlens.explain import gallery
+) -> Any:
+    """Grad-CAM overlays of a few telling cases of any task (binary: true/false positives
+    and false negatives; multiclass and multilabel: per class, see
+    :func:`~medlens.evaluation.select_heatmap_cases`); only those files are read again.
+    A :class:`~medlens.evaluation.HeatmapGallery` without images says why there are none.
+    """
+    from medlens.errors import ConfigError
+    from medlens.evaluation import (
+        HEATMAP_NOTES,
+        HeatmapGallery,
+        ReportImage,
+        select_heatmap_cases,
+    )
+    from medlens.explain import explain_images
     from medlens.training.data import load_images
 
-    p = np.asarray(probs, dtype=np.float64)[:, -1]
-    truth = np.asarray(y).reshape(-1).astype(int)
-    called = p >= predictor.threshold
-    picks: list[int] = []
-    for mask in ((truth == 1) & called, (truth == 0) & called, (truth == 1) & ~called):
-        idx = np.flatnonzero(mask)
-        picks += idx[np.argsort(-np.abs(p[idx] - 0.5))][:per_category].tolist()
+    picks = select_heatmap_cases(
+        y,
+        _for_eval(probs, predictor.task),
+        task=predictor.task,
+        class_names=predictor.classes,
+        threshold=predictor.threshold,
+        per_group=per_category,
+    )
     if not picks:
-        return None
-    images = [_as_2d(im, predictor) for im in load_images([paths[i] for i in picks])]
-    pairs = gallery(predictor, images, [int(truth[i]) for i in picks], per_category=per_category)
-    return [ReportImage(png, category) for category, png in pairs]
+        return HeatmapGallery((), "no case of the kinds the gallery shows.")
+    images = [_as_2d(im, predictor) for im in load_images([paths[c.index] for c in picks])]
+    pngs: dict[int, bytes] = {}
+    try:
+        for target in dict.fromkeys(c.target for c in picks):  # None: the predicted class
+            members = [i for i, c in enumerate(picks) if c.target == target]
+            explained = explain_images(predictor, [images[i] for i in members], target=target)
+            pngs.update(zip(members, (e.overlay_png() for e in explained), strict=True))
+    except ConfigError as exc:  # no PyTorch model, no layer to explain, method unsupported
+        return HeatmapGallery((), f"Grad-CAM cannot explain this model ({exc}).")
+    overlays = [ReportImage(pngs[i], c.caption) for i, c in enumerate(picks)]
+    return HeatmapGallery(tuple(overlays), HEATMAP_NOTES[predictor.task])
 
 
 def _targets(records: Sequence[Any], classes: Sequence[str], task: str) -> Any:
@@ -255,6 +279,7 @@ def _examples(images: list, y: Any, probs: Any, predictor: Any, per_group: int) 
         threshold=predictor.threshold,
         per_group=per_group,
     )
+    volume = len(predictor.preprocessing.spatial_size or ()) == 3
     cases = []
     for index in picked["correct"] + picked["wrong"]:
         truth = _label_of(y[index], predictor)
@@ -264,6 +289,7 @@ def _examples(images: list, y: Any, probs: Any, predictor: Any, per_group: int) 
                 true_label=truth,
                 predicted_label=predictor.decide(list(probs[index])),
                 probabilities=dict(zip(predictor.classes, map(float, probs[index]), strict=True)),
+                caption="middle slices across axes 0 | 1 | 2" if volume else "",
             )
         )
     return cases

@@ -57,7 +57,8 @@ def test_evaluate_other_data_and_missing_split(run: Path, tmp_path: Path) -> Non
     images = run.parent / "images" / "test"
     result = runner.invoke(app, ["evaluate", str(run), "--data", str(images), "--split", "ext"])
     assert result.exit_code == 0, result.output
-    assert (run / "eval" / "ext" / "metrics.json").is_file()
+    assert (run / "eval" / "test-ext" / "metrics.json").is_file()  # named after the data
+    assert "eval/test-ext" in result.output.replace("\\", "/")
     result = runner.invoke(app, ["evaluate", str(run), "--split", "nope"])
     assert result.exit_code == 1 and "no images in split 'nope'" in result.output
 

@@ -16,18 +16,26 @@ HEADLINE += ("mean_dice", "mean_hd95")  # segmentation runs
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory written by medlens train."),
     data: Path | None = typer.Option(
-        None, "--data", help="Other data: manifest, class folders or .npz (default: the run's)."
+        None,
+        "--data",
+        help="Other data: manifest, class folders or .npz (default: the run's); results go to "
+        "eval/<data name>-<split>/.",
     ),
     split: str = typer.Option("test", "--split", help="Split to evaluate."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for CIs."),
 ) -> None:
-    """Write eval/<split>/metrics.json, predictions.csv and report.html for a run.
+    """Write metrics.json, predictions.csv and report.html for a run, into eval/<split>/.
+
+    With --data, into eval/<data name>-<split>/ instead, so the run's own evaluation stays:
+    the data folder's name (a file's name without extension; for manifest.csv its folder's),
+    characters other than letters, digits, '.', '_' and '-' replaced by '_'.
 
     Examples:
 
-        medlens evaluate runs/pneumonia
+        medlens evaluate runs/pneumonia                       # runs/pneumonia/eval/test/
 
         medlens evaluate runs/pneumonia --data other_hospital/ --split test
+        # runs/pneumonia/eval/other_hospital-test/
     """
     import json
 
@@ -44,4 +52,5 @@ def evaluate(
                 else ""
             )
             console.print(f"{name:>18}: {m['value']:.3f}{ci}")
+    console.print(f"written to: {out}/ (metrics.json, predictions.csv)", soft_wrap=True)
     console.print(f"report: [bold]{out / 'report.html'}[/]", soft_wrap=True)

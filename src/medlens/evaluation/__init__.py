@@ -21,13 +21,25 @@ from medlens.evaluation.calibration import (
 )
 from medlens.evaluation.classification import METRICS, classification_metrics
 from medlens.evaluation.evaluate import Evaluator, curves, evaluate_predictions, write_metrics
-from medlens.evaluation.examples import ExampleCase, ReportImage, select_examples
+from medlens.evaluation.examples import (
+    HEATMAP_NOTES,
+    ExampleCase,
+    HeatmapCase,
+    HeatmapGallery,
+    ReportImage,
+    input_picture,
+    select_examples,
+    select_heatmap_cases,
+)
 from medlens.evaluation.report import render_report, write_report
 from medlens.evaluation.threshold import OperatingPoint, select_threshold, select_thresholds
 
 __all__ = [
     "Evaluator",
     "ExampleCase",
+    "HEATMAP_NOTES",
+    "HeatmapCase",
+    "HeatmapGallery",
     "METRICS",
     "OperatingPoint",
     "ReliabilityDiagram",
@@ -41,11 +53,13 @@ __all__ = [
     "evaluate_predictions",
     "expected_calibration_error",
     "fit_temperature",
+    "input_picture",
     "logits_to_probs",
     "percentile_interval",
     "reliability_diagram",
     "render_report",
     "select_examples",
+    "select_heatmap_cases",
     "select_threshold",
     "select_thresholds",
     "write_metrics",

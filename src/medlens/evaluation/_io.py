@@ -1,10 +1,11 @@
-"""Atomic writes and JSON conversion for evaluation outputs."""
+"""Atomic writes, JSON conversion and the output folder of evaluations."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,34 @@ def write_json(path: str | os.PathLike[str], content: dict[str, Any]) -> Path:
     """Write ``content`` as indented JSON, atomically."""
     text = json.dumps(to_jsonable(content), indent=2, allow_nan=False)
     return atomic_write(path, text + "\n")
+
+
+def evaluation_dir(
+    run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None, split: str
+) -> Path:
+    """Where an evaluation of ``run_dir`` on ``split`` of ``data`` writes its files.
+
+    The run's own data (``data`` None, the run folder or its ``manifest.csv``):
+    ``eval/<split>/``. Other data: ``eval/<name>-<split>/``, ``<name>`` the data folder's
+    name; for a file its name without the extension (``manifest.csv``: its folder's name).
+    Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_`` (64 at
+    most): ``--data "/data/St Mary's" --split test`` writes ``eval/St_Mary_s-test/``,
+    ``--data ext/pneumonia.npz`` ``eval/pneumonia-test/``. Data of the same name shares
+    its folder: the later evaluation replaces the files.
+    """
+    run_dir = Path(run_dir)
+    own = run_dir / "eval" / _safe(split)
+    if data is None:
+        return own
+    data = Path(data).resolve()
+    if data in (run_dir.resolve(), (run_dir / "manifest.csv").resolve()):
+        return own
+    name = data.name
+    if data.is_file() or data.suffix in (".csv", ".npz"):
+        name = data.parent.name if data.name == "manifest.csv" else data.stem
+    return run_dir / "eval" / f"{_safe(name)}-{_safe(split)}"
+
+
+def _safe(name: str) -> str:
+    """``name`` as one portable path component."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:64] or "data"

@@ -53,6 +53,7 @@ code { font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 12px; }
 ul.errors { margin: 8px 0 0; padding-left: 18px; } ul.errors li { margin: 6px 0; }
 .tile { border: 1px solid var(--line); border-radius: 8px; padding: 8px; background: #fff; }
+.tile.wide { grid-column: span 2; }
 .tile img { width: 100%; height: auto; border-radius: 4px; background: #000; display: block;
   image-rendering: auto; }
 .tile .cap { font-size: 12.5px; margin-top: 6px; line-height: 1.4; }

@@ -157,17 +157,28 @@ def training_png(history: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def image_png(array: np.ndarray, *, size: int = 192) -> bytes:
-    """A 2D (or RGB) array as a PNG thumbnail, intensities scaled to its 1st-99th percentile."""
+    """A 2D (or RGB) array as a PNG thumbnail, intensities scaled to its 1st-99th percentile.
+
+    Accepts ``(H, W)``, ``(H, W, 1|3)`` and channels-first ``(1|3, H, W)``; ``NaN`` pixels
+    are drawn white (gaps in a mosaic). The longer side becomes ``size`` pixels; a strip
+    more than twice as wide as tall (the three slices of a volume from
+    :func:`medlens.evaluation.examples.input_picture`) gets ``size`` per third of its width.
+    """
     from PIL import Image as PILImage
 
     a = np.asarray(array, dtype=np.float64)
     if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
         a = np.moveaxis(a, 0, -1)  # channels-first tensor layout
     a = a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a
-    low, high = np.percentile(a, [1, 99]) if a.size else (0.0, 1.0)
-    scaled = np.clip((a - low) / (high - low if high > low else 1.0), 0, 1)
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 3)):
+        raise ValueError(f"image_png draws 2D grey or RGB arrays, got shape {np.shape(array)}")
+    finite = np.isfinite(a)
+    low, high = np.percentile(a[finite], [1, 99]) if finite.any() else (0.0, 1.0)
+    scaled = np.clip((np.where(finite, a, high) - low) / (high - low if high > low else 1.0), 0, 1)
+    scaled[~finite] = 1.0
     picture = PILImage.fromarray((scaled * 255).round().astype(np.uint8))
-    scale = size / max(picture.size)
+    strip = picture.width > 2 * picture.height
+    scale = size / (max(picture.height, picture.width / 3) if strip else max(picture.size))
     resample = PILImage.Resampling.NEAREST if scale >= 2 else PILImage.Resampling.BILINEAR
     picture = picture.resize(
         (round(picture.width * scale), round(picture.height * scale)), resample

@@ -27,7 +27,7 @@ from medlens.evaluation._html import (
 )
 from medlens.evaluation._io import atomic_write
 from medlens.evaluation.classification import METRICS
-from medlens.evaluation.examples import ExampleCase, ReportImage
+from medlens.evaluation.examples import ExampleCase, HeatmapGallery, ReportImage
 
 LABELS = {
     "roc_auc": ("ROC AUC", "ranking: chance a positive case scores above a negative one"),
@@ -56,7 +56,7 @@ def write_report(
     history: Sequence[Mapping[str, Any]] | None = None,
     fingerprint: Mapping[str, Any] | None = None,
     examples: Sequence[ExampleCase] = (),
-    heatmap_gallery: Sequence[ReportImage] | None = None,
+    heatmap_gallery: HeatmapGallery | Sequence[ReportImage] | None = None,
     model_card: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``report.html`` atomically; see :func:`render_report` for the arguments."""
@@ -79,7 +79,7 @@ def render_report(
     history: Sequence[Mapping[str, Any]] | None = None,
     fingerprint: Mapping[str, Any] | None = None,
     examples: Sequence[ExampleCase] = (),
-    heatmap_gallery: Sequence[ReportImage] | None = None,
+    heatmap_gallery: HeatmapGallery | Sequence[ReportImage] | None = None,
     model_card: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one HTML string.
@@ -91,7 +91,9 @@ def render_report(
         fingerprint: the data fingerprint (counts per split and class, hashes);
             defaults to ``model_card["data_fingerprint"]``.
         examples: evaluated cases to show, correct and wrong.
-        heatmap_gallery: Grad-CAM (or other) overlays with captions; omitted when None.
+        heatmap_gallery: Grad-CAM (or other) overlays with captions, or a
+            :class:`HeatmapGallery` whose note says what they show (or why there are
+            none); omitted when None.
         model_card: the run's ``model.json``.
     """
     card = dict(model_card or {})
@@ -298,15 +300,25 @@ def _examples(examples: Sequence[ExampleCase]) -> str:
     return f"<section><h2>Examples</h2><p class='note'>{note}</p>{''.join(parts)}</section>"
 
 
-def _gallery(images: Sequence[ReportImage] | None) -> str:
-    if not images:
-        return ""
+def _gallery(gallery: HeatmapGallery | Sequence[ReportImage] | None) -> str:
+    if not isinstance(gallery, HeatmapGallery):
+        gallery = HeatmapGallery(tuple(gallery or ()))
+    if not gallery.images:
+        if not gallery.note:
+            return ""
+        return (
+            "<section><h2>Explanations</h2>"
+            f"<p class='note'>Not shown: {esc(gallery.note)}</p></section>"
+        )
     tiles = "".join(
-        f"<div class='tile'>{img(image.png, image.caption)}"
+        f"<div class='{'tile wide' if _is_strip(image.png) else 'tile'}'>"
+        f"{img(image.png, image.caption)}"
         f"<div class='cap'>{esc(image.caption)}</div></div>"
-        for image in images
+        for image in gallery.images
     )
     note = "Where the model looked (Grad-CAM): warm colours weigh most in the decision."
+    if gallery.note:
+        note = f"{note} {esc(gallery.note)}"
     return (
         f"<section><h2>Explanations</h2><p class='note'>{note}</p>"
         f"<div class='gallery'>{tiles}</div></section>"
@@ -413,4 +425,11 @@ def _example_tile(case: ExampleCase) -> str:
     ]
     caption = "<br>".join(line for line in lines if line)
     alt = f"true {case.true_label}, predicted {case.predicted_label}"
-    return f"<div class='tile'>{img(case.png, alt)}<div class='cap'>{caption}</div></div>"
+    kind = "tile wide" if _is_strip(case.png) else "tile"
+    return f"<div class='{kind}'>{img(case.png, alt)}<div class='cap'>{caption}</div></div>"
+
+
+def _is_strip(png: bytes) -> bool:
+    """A PNG more than twice as wide as tall (the slices of a volume side by side)."""
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    return png[12:16] == b"IHDR" and width > 2 * height

@@ -1,6 +1,7 @@
 """Evaluate and predict with a segmentation run; each writes its result to disk.
 
 >>> evaluate_segmentation("runs/hippo", split="test")   # eval/test/{metrics.json, ...}
+>>> evaluate_segmentation("runs/hippo", data="other/")  # eval/other-test/
 >>> predict_volumes("runs/hippo", ["scans/ct_series/"], "out/predictions.csv")
 
 ``medlens evaluate`` and ``medlens predict`` dispatch here for segmentation runs.
@@ -29,13 +30,15 @@ def evaluate_segmentation(
     n_bootstrap: int = 1000,
     examples: int = 2,
 ) -> Path:
-    """Predict every case of ``split`` and write ``eval/<split>/`` (metrics, CSV, report).
+    """Predict every case of ``split``; write metrics, CSV and report; return the folder.
 
-    ``data``: a manifest (CSV or folder with ``manifest.csv``) or a Decathlon folder;
-    default the run's ``manifest.csv``.
+    ``data``: a manifest (CSV or folder with ``manifest.csv``), a Decathlon folder or an
+    ``images/`` + ``masks/`` folder; default the run's ``manifest.csv``. The folder is
+    ``eval/<split>/`` for the run's own data and ``eval/<data name>-<split>/`` for other
+    data (the sanitised folder name; see :func:`medlens.evaluation._io.evaluation_dir`).
     """
     from medlens.data import load_record_image
-    from medlens.evaluation._io import write_json
+    from medlens.evaluation._io import evaluation_dir, write_json
     from medlens.evaluation.segmentation import evaluate_segmentations
     from medlens.inference import SegmentationPredictor
 
@@ -52,10 +55,11 @@ def evaluate_segmentation(
         pairs.append((name, _indices(predicted, lookup), _indices(truth, lookup), image.spacing))
         shown.append(image.array)
     metrics = evaluate_segmentations(pairs, predictor.classes, n_bootstrap=n_bootstrap)
-    out = run_dir / "eval" / split
+    out = evaluation_dir(run_dir, data, split)
     write_json(out / "metrics.json", metrics)
     _write_case_csv(out / "predictions.csv", records, metrics)
-    _write_report(out / "report.html", run_dir, split, metrics, pairs, shown, predictor, examples)
+    label = f"{split} split" + (f" of {Path(data).name}" if data else "")
+    _write_report(out / "report.html", run_dir, label, metrics, pairs, shown, predictor, examples)
     return out
 
 
@@ -104,7 +108,7 @@ def _write_case_csv(path: Path, records: Sequence[Any], metrics: dict[str, Any])
 def _write_report(
     path: Path,
     run_dir: Path,
-    split: str,
+    evaluated: str,
     metrics: dict[str, Any],
     pairs: list[tuple[Any, ...]],
     images: list[np.ndarray],
@@ -130,7 +134,7 @@ def _write_report(
     write_segmentation_report(
         path,
         metrics=metrics,
-        title=f"{run_dir.name}: {split} split",
+        title=f"{run_dir.name}: {evaluated}",
         overlays=overlays,
         history=read_metrics(history_path) if history_path.is_file() else None,
         model_card=predictor.card.model_dump(mode="json"),
