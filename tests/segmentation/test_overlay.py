@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from medlens.segmentation.report import _largest_foreground_slice, overlay_png
+from medlens.segmentation.overlay import _largest_foreground_slice, overlay_png
 
 CLASSES = ["background", "vessel"]
 

@@ -1,33 +1,28 @@
-"""``report.html``: one self-contained page a clinician-scientist can read and share.
-
-Everything is inline (CSS, images as base64 PNG data URIs): the file opens offline and
-loads nothing from anywhere. Every string that goes into the page is HTML-escaped.
+"""``report.html`` of a classification evaluation: headline figures with CIs, metric tables,
+curves, confusion matrix, calibration, examples and a Grad-CAM gallery, in the one report
+shell (:mod:`medlens.evaluation.shell`) that every task shares.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medlens import __version__
 from medlens.evaluation import plots
 from medlens.evaluation._html import (
-    count_table,
     definition_list,
     esc,
     figure,
     img,
-    is_count_table,
-    page,
 )
 from medlens.evaluation._io import atomic_write
 from medlens.evaluation.classification import METRICS
 from medlens.evaluation.examples import ExampleCase, HeatmapGallery, ReportImage
+from medlens.evaluation.shell import ci_level, report_page
 
 LABELS = {
     "roc_auc": ("ROC AUC", "ranking: chance a positive case scores above a negative one"),
@@ -97,36 +92,23 @@ def render_report(
         model_card: the run's ``model.json``.
     """
     card = dict(model_card or {})
-    fingerprint = fingerprint if fingerprint is not None else card.get("data_fingerprint")
-    body = [
-        _header(title, metrics, card),
+    sections = [
         _headline(metrics, card),
         _metric_table(metrics),
         _per_class_table(metrics),
         _curves(metrics),
         _confusion(metrics),
         _calibration(metrics),
-        _training(history),
-        _data(fingerprint),
         _examples(examples),
         _gallery(heatmap_gallery),
-        _model(card),
-        _footer(metrics),
     ]
-    return page(title, body)
+    return report_page(
+        title=title, kind=f"{metrics['task']} classification", metrics=metrics,
+        sections=sections, history=history, fingerprint=fingerprint, model_card=card,
+    )  # fmt: skip
 
 
 # --- sections ------------------------------------------------------------------------------
-
-
-def _header(title: str, metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
-    facts = [f"{metrics['task']} classification", f"{metrics['n_cases']} cases"]
-    if card.get("architecture"):
-        facts.insert(0, f"model {card['architecture']}")
-    return (
-        f'<header><div class="kicker">medlens evaluation</div><h1>{esc(title)}</h1>'
-        f'<p class="sub">{esc(" · ".join(facts))}</p></header>'
-    )
 
 
 def _headline(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
@@ -135,7 +117,7 @@ def _headline(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
         label = LABELS[name][0].split(" (")[0]
         if metrics["task"] != "binary" and name not in ("accuracy", "balanced_accuracy"):
             label = f"Macro {label.lower() if name != 'roc_auc' else label}"
-        cards.append(_card(label, name, metrics["metrics"][name], _ci_level(metrics)))
+        cards.append(_card(label, name, metrics["metrics"][name], ci_level(metrics)))
     counts = " · ".join(f"{n} {name}" for name, n in metrics["class_counts"].items())
     cards.append(
         f"<div class='card'><div class='label'>Cases evaluated</div><div class='value'>"
@@ -149,7 +131,7 @@ def _headline(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
 
 
 def _metric_table(metrics: Mapping[str, Any]) -> str:
-    level = _ci_level(metrics)
+    level = ci_level(metrics)
     rows = []
     for name in METRICS:
         entry = metrics["metrics"][name]
@@ -258,32 +240,6 @@ def _calibration(metrics: Mapping[str, Any]) -> str:
     )
 
 
-def _training(history: Sequence[Mapping[str, Any]] | None) -> str:
-    if not history:
-        return ""
-    image = figure(plots.training_png(history), "Per-epoch figures from metrics.jsonl.")
-    return f"<section><h2>Training</h2>{image}</section>"
-
-
-def _data(fingerprint: Mapping[str, Any] | None) -> str:
-    if not fingerprint:
-        return ""
-    tables, rest = [], dict(fingerprint)
-    for name, value in fingerprint.items():
-        if is_count_table(value):
-            patients = rest.pop("patients", None) if name == "counts" else None
-            extra = ("patients", patients) if isinstance(patients, Mapping) else None
-            tables.append(count_table("images per split and class", value, extra))
-            rest.pop(name)
-    note = "The fingerprint of the data the model was trained and evaluated on."
-    return (
-        f"<section><h2>Data</h2><p class='note'>{note}</p>"
-        + "".join(tables)
-        + (f"<h3>details</h3>{definition_list(rest)}" if rest else "")
-        + "</section>"
-    )
-
-
 def _examples(examples: Sequence[ExampleCase]) -> str:
     if not examples:
         return ""
@@ -325,29 +281,6 @@ def _gallery(gallery: HeatmapGallery | Sequence[ReportImage] | None) -> str:
     )
 
 
-def _model(card: Mapping[str, Any]) -> str:
-    skip = {"data_fingerprint", "preprocessing", "training", "format"}
-    items = {k: v for k, v in card.items() if k not in skip}
-    if not items and "preprocessing" not in card:
-        return ""
-    extra = ""
-    if isinstance(card.get("preprocessing"), Mapping):
-        extra = "<h3>Preprocessing</h3>" + definition_list(card["preprocessing"])
-    return f"<section><h2>Model</h2>{definition_list(items)}{extra}</section>"
-
-
-def _footer(metrics: Mapping[str, Any]) -> str:
-    boot = metrics["bootstrap"]
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    method = (
-        f"{_ci_level(metrics)} CIs: {boot['method']}, {boot['n_resamples']} resamples, "
-        f"seed {boot['seed']}."
-        if boot["n_resamples"]
-        else "No confidence intervals were computed."
-    )
-    return f"<footer>{esc(method)} Generated by medlens {esc(__version__)}, {esc(when)}.</footer>"
-
-
 # --- small pieces ----------------------------------------------------------------------------
 
 
@@ -361,10 +294,6 @@ def _ci(metric: str, entry: Mapping[str, Any]) -> str:
     if entry.get("ci_low") is None or entry.get("ci_high") is None:
         return ""
     return f"{_fmt(metric, entry['ci_low'])} – {_fmt(metric, entry['ci_high'])}"
-
-
-def _ci_level(metrics: Mapping[str, Any]) -> str:
-    return f"{100 * metrics['bootstrap']['confidence']:g}%"
 
 
 def _card(label: str, metric: str, entry: Mapping[str, Any], level: str) -> str:

@@ -115,7 +115,8 @@ def _write_report(
     predictor: Any,
     per_group: int,
 ) -> None:
-    from medlens.segmentation.report import Overlay, overlay_png, write_segmentation_report
+    from medlens.evaluation.segmentation_report import write_segmentation_report
+    from medlens.segmentation.overlay import Overlay, overlay_png
     from medlens.training.callbacks import read_metrics
 
     means = [np.mean(list(case["dice"].values())) for case in metrics["cases"]]
