@@ -157,7 +157,7 @@ def untrained_run(name: str, manifest: Path, out: Path) -> Path:
     """A run directory with random weights: for latency only (AUC and accuracy n/a)."""
     from medlens.data import load_manifest
     from medlens.models import create_model
-    from medlens.training.card import write_card
+    from medlens.card import write_card
     from medlens.training.checkpoint import save_weights
 
     out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def build_run(run_dir: Path, name: str = "resnet18", size: int = 224) -> Path:
     import torch
 
     from medlens.models import create_model
-    from medlens.training.card import write_card
+    from medlens.card import write_card
     from medlens.training.checkpoint import save_weights
     from medlens.transforms.preprocess import Preprocessing
 

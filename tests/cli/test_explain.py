@@ -19,9 +19,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """simple_cnn with random weights and its card, beside a folder of PNGs and a volume."""
+    from medlens.card import write_card
     from medlens.io import Image, write_image
     from medlens.models import create_model
-    from medlens.training.card import write_card
     from medlens.training.checkpoint import save_weights
 
     root = tmp_path_factory.mktemp("cli-explain")

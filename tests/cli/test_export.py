@@ -21,8 +21,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """simple_cnn with random weights, its card and a manifest of 16 PNGs."""
     from PIL import Image as PILImage
 
+    from medlens.card import write_card
     from medlens.models import create_model
-    from medlens.training.card import write_card
     from medlens.training.checkpoint import save_weights
 
     root = tmp_path_factory.mktemp("cli-export")

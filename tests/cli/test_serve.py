@@ -28,8 +28,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory written with the training part's helpers (untrained tiny CNN)."""
     import torch
 
+    from medlens.card import write_card
     from medlens.models import create_model
-    from medlens.training.card import write_card
     from medlens.training.checkpoint import save_weights
     from medlens.transforms.preprocess import Preprocessing
 

@@ -164,7 +164,7 @@ def _metrics() -> dict:
 def test_gallery_is_skipped_with_a_note_when_the_model_cannot_be_explained(tmp_path) -> None:
     from types import SimpleNamespace
 
-    from medlens.pipeline import _heatmap_gallery
+    from medlens.pipeline.classification import _heatmap_gallery
 
     paths = []
     for i in range(4):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
+from medlens.card import ModelCard
 from medlens.errors import ConfigError
 from medlens.explain import (
     GALLERY_CATEGORIES,
@@ -21,7 +22,6 @@ from medlens.explain import (
 from medlens.inference import ClassificationPredictor, Predictor
 from medlens.io import Image
 from medlens.models import create_model
-from medlens.training.card import ModelCard
 from medlens.transforms.preprocess import Preprocessing
 
 CLASSES = ["normal", "lesion"]

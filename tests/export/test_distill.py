@@ -55,8 +55,8 @@ def test_distill_improves_student_over_its_init(tmp_path: Path, tiny_run: Path) 
     # the same student, untrained, with the same card (decision threshold, temperature)
     init = tmp_path / "init"
     init.mkdir()
+    from medlens.card import read_card, write_card
     from medlens.models import create_model
-    from medlens.training.card import read_card, write_card
     from medlens.training.checkpoint import save_weights
 
     card = read_card(out)

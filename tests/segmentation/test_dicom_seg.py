@@ -11,8 +11,8 @@ from medlens.io import read_image
 
 hd = pytest.importorskip("highdicom")
 
+from medlens.pipeline.segmentation import _inputs  # noqa: E402
 from medlens.segmentation.dicom_seg import write_dicom_seg  # noqa: E402
-from medlens.segmentation.run import _inputs  # noqa: E402
 
 
 @pytest.fixture(scope="module")

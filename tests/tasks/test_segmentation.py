@@ -12,11 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from medlens.card import read_card
 from medlens.config import parse_config
 from medlens.errors import ConfigError
 from medlens.tasks import train_run
 from medlens.training.callbacks import read_metrics
-from medlens.training.card import read_card
 
 pytest.importorskip("monai")
 

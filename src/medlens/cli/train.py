@@ -98,7 +98,7 @@ def build_config(config: Path | None, flags: dict[str, Any]) -> Any:
 
 def _summary(run_dir: Path) -> None:
     """Best epoch and its monitored validation figure; the decision rule of a classifier."""
-    from medlens.training.card import read_card
+    from medlens.card import read_card
 
     card = read_card(run_dir)
     training = card.training

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from medlens.data.manifest import Manifest, Record
@@ -23,6 +23,7 @@ from medlens.errors import DatasetError
 
 __all__ = [
     "DEFAULT_PATIENT_REGEX",
+    "find_images",
     "from_csv",
     "from_decathlon",
     "from_folder",
@@ -193,3 +194,14 @@ def image_stem(name: str) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
+
+
+def find_images(inputs: Sequence[str | Path]) -> Iterator[Path]:
+    """Image files given directly or found under folders (sorted, hidden files skipped)."""
+    for item in map(Path, inputs):
+        if item.is_dir():
+            yield from (p for p in sorted(item.rglob("*")) if is_image_file(p))
+        elif item.is_file():
+            yield item
+        else:
+            raise DatasetError(f"input not found: {item}")

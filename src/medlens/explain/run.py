@@ -124,9 +124,9 @@ def explain_files(
     Folders are searched recursively; a volume given to a 2D model is reduced to its middle
     slice (as ``medlens predict`` does). Files: ``<name>.<method>.png`` and ``.npy``.
     """
+    from medlens.data.sources import find_images
     from medlens.inference import Predictor
     from medlens.io import read_image
-    from medlens.pipeline import find_images
 
     predictor = Predictor.from_run(run_dir)
     paths = list(find_images(inputs))

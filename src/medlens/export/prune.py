@@ -126,9 +126,9 @@ def prune_run(
         finetune_epochs: epochs of the source run's training recipe, at
             ``lr_factor`` times its learning rate.
     """
+    from medlens.card import read_card
     from medlens.export.compare import model_report, write_comparison
     from medlens.tasks.run import train_run
-    from medlens.training.card import read_card
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if finetune_epochs < 1:

@@ -22,8 +22,8 @@ from medlens.errors import ModelError
 if TYPE_CHECKING:
     import torch
 
+    from medlens.card import ModelCard
     from medlens.io import Image
-    from medlens.training.card import ModelCard
 
 __all__ = ["Predictor"]
 
@@ -65,8 +65,8 @@ class Predictor:
         of these weights (sha256 checked), else PyTorch. Called on a subclass, a run of
         another task is refused.
         """
+        from medlens.card import read_card
         from medlens.inference.engines import load_engine, pick_engine
-        from medlens.training.card import read_card
         from medlens.transforms.preprocess import preprocessing_from_dict
 
         run_dir = Path(run_dir)

@@ -18,7 +18,7 @@ from medlens.training.checkpoint import sha256_file
 if TYPE_CHECKING:
     import torch
 
-    from medlens.training.card import ModelCard
+    from medlens.card import ModelCard
 
 __all__ = [
     "ENGINES",

@@ -5,7 +5,7 @@ what cannot work (a classifier for segmentation, a 2D-only model for volumes) be
 directory exists; :meth:`Task.setup` builds the model, loaders and loss for the one
 :class:`~medlens.training.loop.Trainer`; :meth:`Task.prepare_target` and
 :meth:`Task.validate` are the loop's two task-specific steps; :meth:`Task.card_fields` gives
-the task's section of the one :class:`~medlens.training.card.ModelCard`.
+the task's section of the one :class:`~medlens.card.ModelCard`.
 """
 
 from __future__ import annotations

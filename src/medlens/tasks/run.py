@@ -15,7 +15,7 @@ Run directory::
     metrics.jsonl        one line per epoch
     tb/                  TensorBoard scalars
     model.safetensors    the weights of the best validation epoch
-    model.json           the model card (:class:`~medlens.training.card.ModelCard`)
+    model.json           the model card (:class:`~medlens.card.ModelCard`)
 """
 
 from __future__ import annotations
@@ -214,8 +214,8 @@ def _finish(
     run_dir: Path, config: TrainConfig, task: Task, setup: TaskSetup, trainer: Trainer
 ) -> None:
     """Write the weights, then the model card with the task's own fields."""
+    from medlens.card import write_card
     from medlens.data import load_fingerprint
-    from medlens.training.card import write_card
 
     fields = task.card_fields(trainer, setup)
     sha256 = save_weights(setup.model, run_dir / "model.safetensors")

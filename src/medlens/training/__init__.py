@@ -1,4 +1,4 @@
-"""Training: a readable loop with its parts passed in, callbacks, checkpoints, the card.
+"""Training: a readable loop with its parts passed in, callbacks, checkpoints, data loaders.
 
 Most users call :func:`medlens.tasks.train_run` (or ``medlens train``), where a task builds
 these parts; they are here for those who assemble their own loop.

@@ -1,30 +1,19 @@
-"""The classification pipeline as three calls, each writing its result to disk.
-
->>> run = train_run(load_config("configs/pneumoniamnist.yaml"))    # doctest: +SKIP
->>> evaluate_run(run, split="test")  # eval/test/{metrics.json,predictions.csv,report.html}
->>> evaluate_run(run, data="other_hospital/")  # eval/other_hospital-test/   # doctest: +SKIP
->>> predict_files(run, ["scans/"], "predictions.csv")               # doctest: +SKIP
-
-The CLI commands ``train``, ``evaluate`` and ``predict`` are thin wrappers over these.
-"""
+"""Evaluate and predict with a classification run; each writes its result to disk."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from medlens.config import load_config
 from medlens.errors import DatasetError
-from medlens.tasks.run import train_run
-from medlens.training.card import read_card
 
-__all__ = ["evaluate_run", "find_images", "load_config", "predict_files", "train_run"]
+__all__ = ["evaluate_classification", "predict_classification"]
 
 
-def evaluate_run(
+def evaluate_classification(
     run_dir: str | Path,
     *,
     data: str | Path | None = None,
@@ -32,7 +21,7 @@ def evaluate_run(
     n_bootstrap: int = 1000,
     examples: int = 4,
 ) -> Path:
-    """Evaluate a run on one split; write metrics, predictions and report, return the folder.
+    """Evaluate a classification run on one split (see :func:`medlens.pipeline.evaluate_run`).
 
     ``data`` is a manifest (CSV or folder holding ``manifest.csv``) or a dataset source
     (class folders, MedMNIST ``.npz``); default: the run's own ``manifest.csv``. Rows of
@@ -51,12 +40,6 @@ def evaluate_run(
     from medlens.training.callbacks import read_metrics
 
     run_dir = Path(run_dir)
-    if read_card(run_dir).family == "segmentation":
-        from medlens.segmentation import evaluate_segmentation
-
-        return evaluate_segmentation(
-            run_dir, data=data, split=split, n_bootstrap=n_bootstrap, examples=examples
-        )
     predictor = Predictor.from_run(run_dir)
     records, classes = _evaluation_records(run_dir, data, split)
     _check_classes(classes, predictor.classes, run_dir)
@@ -89,7 +72,7 @@ def evaluate_run(
     return out
 
 
-def predict_files(
+def predict_classification(
     run_dir: str | Path, inputs: Sequence[str | Path], output: str | Path | None = None
 ) -> Path:
     """Label every image under ``inputs`` (files or folders); write a CSV, return its path.
@@ -100,11 +83,9 @@ def predict_files(
     from medlens.inference import Predictor
 
     run_dir = Path(run_dir)
-    if read_card(run_dir).family == "segmentation":  # label maps next to the CSV
-        from medlens.segmentation import predict_volumes
-
-        return predict_volumes(run_dir, inputs, output)
     predictor = Predictor.from_run(run_dir)
+    from medlens.data.sources import find_images
+
     paths = list(find_images(inputs))
     if not paths:
         raise DatasetError(f"no images found in {', '.join(str(p) for p in inputs)}")
@@ -123,19 +104,6 @@ class _Row:
 
     def __init__(self, path: str) -> None:
         self.path, self.labels = path, ()
-
-
-def find_images(inputs: Sequence[str | Path]) -> Iterator[Path]:
-    """Image files given directly or found under folders (sorted, hidden files skipped)."""
-    from medlens.data.sources import is_image_file
-
-    for item in map(Path, inputs):
-        if item.is_dir():
-            yield from (p for p in sorted(item.rglob("*")) if is_image_file(p))
-        elif item.is_file():
-            yield item
-        else:
-            raise DatasetError(f"input not found: {item}")
 
 
 def _evaluation_records(run_dir: Path, data: str | Path | None, split: str) -> tuple[list, tuple]:
