@@ -60,7 +60,7 @@ def test_evaluate_other_data_and_missing_split(run: Path, tmp_path: Path) -> Non
     assert (run / "eval" / "test-ext" / "metrics.json").is_file()  # named after the data
     assert "eval/test-ext" in result.output.replace("\\", "/")
     result = runner.invoke(app, ["evaluate", str(run), "--split", "nope"])
-    assert result.exit_code == 1 and "no images in split 'nope'" in result.output
+    assert result.exit_code == 1 and "no cases in split 'nope'" in result.output
 
 
 def test_predict_files_and_folders(run: Path, tmp_path: Path) -> None:

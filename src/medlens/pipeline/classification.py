@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from medlens.errors import DatasetError
+from medlens.pipeline._records import evaluation_records
 
 __all__ = ["evaluate_classification", "predict_classification"]
 
@@ -21,17 +22,7 @@ def evaluate_classification(
     n_bootstrap: int = 1000,
     examples: int = 4,
 ) -> Path:
-    """Evaluate a classification run on one split (see :func:`medlens.pipeline.evaluate_run`).
-
-    ``data`` is a manifest (CSV or folder holding ``manifest.csv``) or a dataset source
-    (class folders, MedMNIST ``.npz``); default: the run's own ``manifest.csv``. Rows of
-    ``split`` are used; a source without splits is used whole.
-
-    The folder: ``eval/<split>/`` for the run's own data, ``eval/<data name>-<split>/``
-    for other data, so that it never replaces the run's own evaluation; the name is the
-    data folder's (a file's: its name without extension), sanitised. See
-    :func:`medlens.evaluation._io.evaluation_dir`.
-    """
+    """Evaluate a classification run on one split (see :func:`medlens.pipeline.evaluate_run`)."""
     import numpy as np
 
     from medlens.evaluation import evaluate_predictions, write_metrics, write_report
@@ -41,7 +32,7 @@ def evaluate_classification(
 
     run_dir = Path(run_dir)
     predictor = Predictor.from_run(run_dir)
-    records, classes = _evaluation_records(run_dir, data, split)
+    records, classes = evaluation_records(run_dir, data, split)
     _check_classes(classes, predictor.classes, run_dir)
     images, raw, probs = _predict_records(predictor, [r.path for r in records])
     y = _targets(records, predictor.classes, predictor.task)
@@ -104,22 +95,6 @@ class _Row:
 
     def __init__(self, path: str) -> None:
         self.path, self.labels = path, ()
-
-
-def _evaluation_records(run_dir: Path, data: str | Path | None, split: str) -> tuple[list, tuple]:
-    from medlens.data import load_manifest, open_source
-
-    if data is None:
-        manifest = load_manifest(run_dir / "manifest.csv")
-    else:
-        data = Path(data)
-        is_manifest = data.suffix == ".csv" or (data / "manifest.csv").is_file()
-        manifest = load_manifest(data) if is_manifest else open_source(data)
-    has_splits = any(r.split for r in manifest)
-    records = list(manifest.split(split)) if has_splits else list(manifest)
-    if not records:
-        raise DatasetError(f"no images in split {split!r} of {data or run_dir / 'manifest.csv'}")
-    return records, manifest.classes
 
 
 def _check_classes(found: Sequence[str], expected: Sequence[str], run_dir: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from medlens.errors import DatasetError
+from medlens.pipeline._records import evaluation_records
 
 __all__ = ["evaluate_segmentation", "predict_volumes"]
 
@@ -64,18 +65,7 @@ def evaluate_segmentation(
 
 
 def _records(run_dir: Path, data: str | Path | None, split: str) -> list[Any]:
-    from medlens.data import load_manifest, open_source
-
-    if data is None:
-        manifest = load_manifest(run_dir / "manifest.csv")
-    else:
-        data = Path(data)
-        is_manifest = data.suffix == ".csv" or (data / "manifest.csv").is_file()
-        manifest = load_manifest(data) if is_manifest else open_source(data)
-    has_splits = any(r.split for r in manifest)
-    records = [r for r in manifest if r.split == split or not has_splits]
-    if not records:
-        raise DatasetError(f"no cases in split {split!r} of {data or run_dir / 'manifest.csv'}")
+    records, _ = evaluation_records(run_dir, data, split)
     unlabelled = [r.path for r in records if not r.label_path]
     if unlabelled:
         raise DatasetError(f"{unlabelled[0]}: no label map to evaluate against")
