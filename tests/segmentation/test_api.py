@@ -18,17 +18,3 @@ def test_import_is_light() -> None:
     code = "import sys, medlens.segmentation; print('torch' in sys.modules, 'monai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
-
-
-def test_mask_folders_need_a_mask_per_image(tmp_path) -> None:
-    import pytest
-    from PIL import Image as PILImage
-
-    from medlens.errors import DatasetError
-    from medlens.segmentation.sources import from_mask_folders
-
-    (tmp_path / "images").mkdir()
-    (tmp_path / "labels").mkdir()
-    PILImage.new("L", (8, 8)).save(tmp_path / "images" / "a.png")
-    with pytest.raises(DatasetError, match="no mask"):
-        from_mask_folders(tmp_path)

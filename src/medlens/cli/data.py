@@ -102,6 +102,10 @@ def _print_summary(fingerprint: dict[str, Any], where: str) -> None:
     intensity = fingerprint.get("intensity", {})
     sample = fingerprint.get("sample", {})
     console.print(f"sampled images: {sample.get('size', 0)} (seed {sample.get('seed', 0)})")
+    if spacing:
+        channels = fingerprint.get("channels", 1)
+        kind = "3-channel (colour)" if channels == 3 else "1-channel (grey)"
+        console.print(f"input: {kind} {len(spacing['median'])}D images (what `train` will use)")
     if shapes:
         console.print(f"size: min {shapes['min']}  median {shapes['median']}  max {shapes['max']}")
     if spacing:

@@ -15,14 +15,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from medlens.data.build import build_manifest, open_source, prepare_dataset
-from medlens.data.fingerprint import compute_fingerprint, load_fingerprint, save_fingerprint
+from medlens.data.fingerprint import (
+    compute_fingerprint,
+    infer_channels,
+    load_fingerprint,
+    save_fingerprint,
+)
 from medlens.data.manifest import Manifest, Record, load_manifest
 from medlens.data.medmnist import MEDMNIST_SETS, download_medmnist, from_medmnist
+from medlens.data.pairs import from_decathlon, from_mask_folders
 from medlens.data.reading import load_record_image
 from medlens.data.sources import (
     DEFAULT_PATIENT_REGEX,
     from_csv,
-    from_decathlon,
     from_folder,
     hash_patient_id,
     patient_id_from_name,
@@ -45,8 +50,10 @@ __all__ = [
     "from_csv",
     "from_decathlon",
     "from_folder",
+    "from_mask_folders",
     "from_medmnist",
     "hash_patient_id",
+    "infer_channels",
     "load_fingerprint",
     "load_manifest",
     "load_record_image",

@@ -8,7 +8,13 @@ from typing import Any
 from medlens.data.fingerprint import compute_fingerprint, save_fingerprint
 from medlens.data.manifest import Manifest
 from medlens.data.medmnist import download_medmnist, from_medmnist
-from medlens.data.sources import DEFAULT_PATIENT_REGEX, from_csv, from_decathlon, from_folder
+from medlens.data.pairs import (
+    from_decathlon,
+    from_mask_folders,
+    is_decathlon_layout,
+    is_mask_folder_layout,
+)
+from medlens.data.sources import DEFAULT_PATIENT_REGEX, from_csv, from_folder
 from medlens.data.splits import Overlap, assign_splits
 from medlens.errors import DatasetError
 
@@ -27,7 +33,9 @@ def open_source(
     """The unsplit manifest of a source, recognised by its shape.
 
     ``medmnist:<name>`` (downloaded into ``download_root``), a MedMNIST ``.npz``, a ``.csv``
-    manifest, a Decathlon folder (``imagesTr/`` + ``labelsTr/``), or a folder per class.
+    manifest, a Decathlon folder (``imagesTr/`` + ``labelsTr/``, and/or ``imagesTs/`` +
+    ``labelsTs/``), ``images/`` + ``masks/``, or a folder per class. ``patient_regex`` finds
+    the patient in file names of class folders and of ``images/``.
     """
     text = str(source)
     if text.startswith(MEDMNIST_PREFIX):
@@ -44,12 +52,10 @@ def open_source(
         if suffix == ".csv":
             return from_csv(path)
         raise DatasetError(f"{path}: a file source must be a MedMNIST .npz or a .csv manifest")
-    if (path / "imagesTr").is_dir():
+    if (path / "imagesTr").is_dir() or is_decathlon_layout(path):
         return from_decathlon(path)
-    from medlens.segmentation.sources import from_mask_folders, is_mask_folder_layout
-
     if is_mask_folder_layout(path):  # images/ + masks/: segmentation pairs
-        return from_mask_folders(path)
+        return from_mask_folders(path, patient_regex=patient_regex)
     return from_folder(path, patient_regex=patient_regex, id_salt=id_salt)
 
 

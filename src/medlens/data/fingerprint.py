@@ -19,7 +19,13 @@ from medlens.data.manifest import Manifest
 from medlens.data.splits import patients_in_several_splits
 from medlens.errors import DatasetError, InvalidImageError
 
-__all__ = ["compute_fingerprint", "load_fingerprint", "save_fingerprint"]
+__all__ = [
+    "compute_fingerprint",
+    "image_channels",
+    "infer_channels",
+    "load_fingerprint",
+    "save_fingerprint",
+]
 
 _VOXELS_PER_IMAGE = 20_000
 
@@ -53,6 +59,7 @@ def _image_statistics(manifest: Manifest, sample_size: int, seed: int) -> dict[s
     count = min(sample_size, len(manifest))
     chosen = sorted(rng.choice(len(manifest), size=count, replace=False).tolist()) if count else []
     shapes, spacings, modalities, voxels, unreadable = [], [], Counter(), [], 0
+    channels: Counter[int] = Counter()
     for index in chosen:
         try:
             image = load_record_image(manifest.records[index].path)
@@ -62,6 +69,7 @@ def _image_statistics(manifest: Manifest, sample_size: int, seed: int) -> dict[s
         shapes.append(image.array.shape)
         spacings.append(image.spacing)
         modalities[image.modality] += 1
+        channels[image_channels(image)] += 1
         flat = image.array.reshape(-1)
         step = max(1, flat.size // _VOXELS_PER_IMAGE)
         voxels.append(flat[::step].astype(np.float64))
@@ -70,8 +78,30 @@ def _image_statistics(manifest: Manifest, sample_size: int, seed: int) -> dict[s
         "shapes": _shape_summary(shapes),
         "spacing": _axis_summary(spacings),
         "modalities": dict(modalities.most_common()),
+        "channels": channels.most_common(1)[0][0] if channels else 1,
         "intensity": _intensity_summary(voxels),
     }
+
+
+def image_channels(image: Any) -> int:
+    """3 for colour pixels, else 1: an RGB file whose channels are all equal (a grey X-ray
+    saved as RGB JPEG) is grey."""
+    if not image.is_rgb or image.array.shape[-1] < 3:
+        return 1
+    flat = image.array.reshape(-1, image.array.shape[-1])[:, :3]
+    flat = flat[:: max(1, len(flat) // _VOXELS_PER_IMAGE)]
+    return 3 if bool((flat != flat[:, :1]).any()) else 1
+
+
+def infer_channels(manifest: Manifest, *, sample_size: int = 16, seed: int = 0) -> int:
+    """The input channels the data call for: 3 when most sampled images are colour, else 1."""
+    from medlens.data.reading import load_record_image
+
+    records = manifest.records
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(records), size=min(sample_size, len(records)), replace=False)
+    votes = Counter(image_channels(load_record_image(records[i].path)) for i in sorted(chosen))
+    return votes.most_common(1)[0][0] if votes else 1
 
 
 def _shape_summary(shapes: list[tuple[int, ...]]) -> dict[str, Any]:

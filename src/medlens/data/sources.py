@@ -2,7 +2,7 @@
 
 * :func:`from_folder`: ``root/<class>/*`` or ``root/<split>/<class>/*`` (Kermany layout);
 * :func:`from_csv`: a CSV with ``path,label[,patient_id][,split][,label_path]``;
-* :func:`from_decathlon`: image/label NIfTI pairs in the Medical Segmentation Decathlon layout;
+* :mod:`medlens.data.pairs`: image/label-map pairs (Decathlon, ``images/`` + ``masks/``);
 * :func:`~medlens.data.medmnist.from_medmnist`: a MedMNIST ``.npz`` with its official splits.
 
 Patient IDs group images for splitting. In folders they come from the file name (a regex)
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,7 +24,6 @@ __all__ = [
     "DEFAULT_PATIENT_REGEX",
     "find_images",
     "from_csv",
-    "from_decathlon",
     "from_folder",
     "hash_patient_id",
     "patient_id_from_name",
@@ -148,44 +146,6 @@ def from_csv(path: str | Path) -> Manifest:
     if missing:
         raise DatasetError(f"{path}: {len(missing)} listed file(s) do not exist, e.g. {missing[0]}")
     return manifest
-
-
-def from_decathlon(root: str | Path) -> Manifest:
-    """``imagesTr/<case>[_0000].nii.gz`` with ``labelsTr/<case>.nii.gz`` (+ ``dataset.json``).
-
-    Class names come from ``dataset.json`` ``labels`` when present (index order).
-    """
-    root = Path(root)
-    images, labels = root / "imagesTr", root / "labelsTr"
-    if not images.is_dir() or not labels.is_dir():
-        raise DatasetError(f"{root}: a Decathlon dataset needs imagesTr/ and labelsTr/ folders")
-    records = []
-    for image in sorted(images.iterdir()):
-        if image.name.startswith(".") or not image.name.endswith(NIFTI_SUFFIXES):
-            continue
-        case = re.sub(r"_\d{4}$", "", image_stem(image.name))
-        label = labels / image.name.replace(image_stem(image.name), case, 1)
-        if not label.is_file():
-            raise DatasetError(f"{image}: no matching label file {label.name} in labelsTr/")
-        records.append(Record(str(image.resolve()), "", case, "", str(label.resolve())))
-    if not records:
-        raise DatasetError(f"{images}: no NIfTI images found")
-    return Manifest(tuple(records), _decathlon_classes(root / "dataset.json"))
-
-
-def _decathlon_classes(path: Path) -> tuple[str, ...]:
-    if not path.is_file():
-        return ()
-    try:
-        labels = json.loads(path.read_text(encoding="utf-8")).get("labels", {})
-    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
-        raise DatasetError(f"{path}: not a valid dataset.json") from None
-    if labels and all(isinstance(v, int) for v in labels.values()):  # nnU-Net v2: name -> id
-        labels = {str(v): k for k, v in labels.items()}
-    try:
-        return tuple(str(labels[k]) for k in sorted(labels, key=int))
-    except (ValueError, TypeError):
-        raise DatasetError(f"{path}: 'labels' must map integer ids to names") from None
 
 
 def image_stem(name: str) -> str:

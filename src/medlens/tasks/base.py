@@ -79,6 +79,18 @@ class Task(ABC):
     def spatial_dims(self) -> int:
         return 2
 
+    @property
+    def in_chans(self) -> int:
+        """As configured (``model.in_chans``, ``preprocessing.channels``), else as the data:
+        3 when the training images are colour, 1 otherwise (grey saved as RGB is grey)."""
+        if not hasattr(self, "_chans"):
+            from medlens.data import infer_channels
+
+            chosen = self.config.model.in_chans or self.config.preprocessing.get("channels")
+            train = self.manifest.split(self.config.data.train_split)
+            self._chans = int(chosen or infer_channels(train if len(train) else self.manifest))
+        return self._chans
+
     @abstractmethod
     def setup(
         self, run_dir: Path, device: torch.device, dist: DistContext, *, resume: bool

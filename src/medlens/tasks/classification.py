@@ -38,7 +38,6 @@ class ClassificationTask(Task):
         super().__init__(config, manifest)
         self.name = resolve_task(config.task, manifest)
         self._dims: int | None = None
-        self._chans: int | None = None
 
     def check(self) -> None:
         from medlens.models import model_info
@@ -64,14 +63,6 @@ class ClassificationTask(Task):
             size = self.config.preprocessing.get("spatial_size")
             self._dims = int(configured or (len(size) if size else self._sample().ndim))
         return self._dims
-
-    @property
-    def in_chans(self) -> int:
-        """As configured, else as the data: 3 for colour images, 1 otherwise."""
-        if self._chans is None:
-            chosen = self.config.model.in_chans or self.config.preprocessing.get("channels")
-            self._chans = int(chosen or (3 if self._sample().is_rgb else 1))
-        return self._chans
 
     def _sample(self) -> Any:
         """The first training image (read once)."""

@@ -131,12 +131,13 @@ class SegmentationTask(Task):
         config = self.config
         self.plan = plan = read_plan(run_dir / "plan.json")  # written by rank 0 at the start
         preprocessing = preprocessing_from_dict(
-            {**plan.preprocessing(), **config.preprocessing}, source="preprocessing"
+            {**plan.preprocessing(), "channels": self.in_chans, **config.preprocessing},
+            source="preprocessing",
         )
         create_kwargs = {
             "name": self.model_name,
             "num_classes": plan.num_classes,
-            "in_chans": preprocessing.channels,
+            "in_chans": preprocessing.channels,  # the data's unless configured
             **plan.model_kwargs(),
             **config.model.options,
         }
