@@ -61,8 +61,19 @@ def test_refuses_a_public_address_without_token(run_dir: Path) -> None:
 def test_refuses_a_short_token(run_dir: Path, tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("short\n")
+    token.chmod(0o600)
     result = CliRunner().invoke(app, ["serve", str(run_dir), "--token-file", str(token)])
     assert result.exit_code == 1 and "at least 16 characters" in result.output
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_refuses_a_token_file_others_can_read(run_dir: Path, tmp_path: Path, mode: int) -> None:
+    token = tmp_path / "token"
+    token.write_text("a-long-enough-token-for-the-test\n")
+    token.chmod(mode)
+    result = CliRunner().invoke(app, ["serve", str(run_dir), "--token-file", str(token)])
+    assert result.exit_code == 1
+    assert "readable by others: run chmod 600" in " ".join(result.output.split())
 
 
 def test_refuses_weights_that_do_not_match(run_dir: Path, tmp_path: Path) -> None:

@@ -39,8 +39,9 @@ def save_weights(model: torch.nn.Module, path: str | PathLike[str]) -> Path:
 
 _UNSAFE = (
     "cannot load weights safely from {path}: it is not a pickle of tensors only (objects "
-    "inside, or not a torch file at all), and medlens never runs a pickle's code. Convert it to safetensors where you trust the "
-    "file (safetensors.torch.save_file(state_dict, 'weights.safetensors')) and pass that file."
+    "inside, or not a torch file at all), and medlens never runs a pickle's code. Convert it "
+    "to safetensors where you trust the file (safetensors.torch.save_file(state_dict, "
+    "'weights.safetensors')) and pass that file."
 )
 
 
