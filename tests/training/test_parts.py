@@ -153,6 +153,17 @@ def test_weights_hash_is_checked(tmp_path: Path) -> None:
         load_weights(nn.Linear(3, 2), tmp_path / "m.safetensors")
 
 
+def test_a_renamed_pickle_with_the_right_hash_is_a_weights_error(tmp_path: Path) -> None:
+    """A pickle saved as model.safetensors (its hash recorded): a WeightsError, no traceback."""
+    import hashlib
+
+    path = tmp_path / "model.safetensors"
+    torch.save(nn.Linear(2, 2).state_dict(), path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        load_weights(nn.Linear(2, 2), path, sha256=sha)
+
+
 def test_precision_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
     from medlens.training import run
 

@@ -86,6 +86,7 @@ def save_weights(model: nn.Module, path: str | Path) -> str:
 
 def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = None) -> None:
     """Load safetensors weights into ``model``, checking the file hash when one is given."""
+    from safetensors import SafetensorError
     from safetensors.torch import load
 
     path = Path(path)
@@ -96,9 +97,17 @@ def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = Non
         raise WeightsError(f"{path}: sha256 does not match the one recorded in model.json")
     try:
         state = load(data)
+    except (SafetensorError, ValueError) as exc:  # a pickle renamed, a torn file, ...
+        raise WeightsError(f"{path}: not a safetensors file ({_first_line(exc)})") from None
+    try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError) as exc:
         raise WeightsError(f"{path}: weights do not fit the model ({exc})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def sha256_file(path: str | Path) -> str:
