@@ -87,6 +87,15 @@ def test_hostile_dicom_header(client, tmp_path: Path) -> None:
     assert "Doe" not in response.text
 
 
+@pytest.mark.parametrize("defined_length", [False, True], ids=["undefined", "defined"])
+def test_deeply_nested_dicom_is_a_4xx(client, nested_dicom, defined_length: bool) -> None:
+    data = nested_dicom(20_000, defined_length=defined_length)
+    response = client.post("/v1/predict", files={"file": ("n.dcm", data, "application/dicom")})
+    check_error(response, 422, "invalid_image")
+    assert "nested more than 32 levels" in response.json()["detail"]
+    assert last_row(client).reason == "invalid_image"
+
+
 def test_png_decompression_bomb(client) -> None:
     from PIL import Image as PILImage
 
