@@ -99,6 +99,7 @@ def _resume_config(run_dir: Path) -> TrainConfig:
     if not (run_dir / CHECKPOINT).is_file():
         raise ConfigError(f"cannot resume: no checkpoint at {run_dir / CHECKPOINT}")
     from medlens.training.checkpoint import repair_run_dir
+
     repair_run_dir(run_dir)
     config = load_config(run_dir / "config.yaml")
     return config.model_copy(update={"output_dir": run_dir})
