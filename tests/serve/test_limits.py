@@ -171,6 +171,36 @@ def test_saturated_answers_503_with_retry_after(make_client, blocking, png: byte
     assert sorted(reasons, key=str) == sorted(["saturated", None], key=str)
 
 
+def test_saturated_answers_without_waiting_for_the_audit_commit(
+    make_client, blocking, png: bytes, monkeypatch
+) -> None:
+    """With the audit database stuck, a saturated request is still answered; its row follows."""
+    client = make_client(predictor=blocking, max_concurrency=1, queue_size=0)
+    files = {"file": ("a.png", png, "image/png")}
+    first: dict = {}
+    worker = threading.Thread(
+        target=lambda: first.update(r=client.post("/v1/predict", files=files))
+    )
+    worker.start()
+    assert blocking.entered.wait(10)
+    store, stuck = client.app.state.service.audit, threading.Event()
+    real_write = store.write
+    monkeypatch.setattr(store, "write", lambda records: (stuck.wait(30), real_write(records)))
+    refused: dict = {}
+    second = threading.Thread(
+        target=lambda: refused.update(r=client.post("/v1/predict", files=files))
+    )
+    second.start()
+    second.join(10)
+    assert not second.is_alive(), "the 503 waited for the audit database"
+    check_error(refused["r"], 503, "saturated")
+    stuck.set()
+    blocking.release.set()
+    worker.join(30)
+    assert first["r"].status_code == 200
+    assert sorted(r.reason or "" for r in store.read()) == ["", "saturated"]
+
+
 def gauge(client, name: str) -> float:
     line = next(x for x in client.get("/metrics").text.splitlines() if x.startswith(f"{name} "))
     return float(line.split()[1])

@@ -44,6 +44,14 @@ def serve(
         8, "--queue-size", help="Requests allowed to wait; beyond that the answer is 503."
     ),
     timeout: float = typer.Option(30.0, "--timeout", help="Inference deadline in seconds."),
+    body_timeout: float = typer.Option(
+        60.0, "--body-timeout", help="Seconds allowed to receive a request body (else 408)."
+    ),
+    max_uploads_per_client: int = typer.Option(
+        4,
+        "--max-uploads-per-client",
+        help="Uploads one client address may be sending at once (beyond: 429).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve a trained model: web page at /, API at /v1, docs at /docs, metrics at /metrics.
@@ -78,6 +86,8 @@ def serve(
             torch_threads=torch_threads,
             queue_size=queue_size,
             inference_timeout_s=timeout,
+            body_timeout_s=body_timeout,
+            max_uploads_per_client=max_uploads_per_client,
         )
     except ValidationError as exc:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())

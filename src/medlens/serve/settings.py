@@ -62,6 +62,8 @@ class ServeSettings(BaseSettings):
     queue_size: int = Field(8, ge=0)
     inference_timeout_s: float = Field(30.0, gt=0)
     retry_after_s: int = Field(1, ge=1)
+    body_timeout_s: float = Field(60.0, gt=0)
+    max_uploads_per_client: int = Field(4, ge=1)
     database_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
 
