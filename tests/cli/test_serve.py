@@ -133,6 +133,19 @@ def test_process_exits_1_when_the_model_fails_to_load(run_dir: Path, tmp_path: P
     assert "the model failed to load" in text and "Traceback" not in text
 
 
+def test_idle_connections_outlive_the_clients_keep_alive(run_dir: Path) -> None:
+    """The server must not close an idle connection a client may still reuse (httpx keeps
+    them 5 s, as uvicorn's default): such a race lost requests with a ReadError, unlogged."""
+    import httpx
+
+    from medlens.cli.serve import uvicorn_options
+    from medlens.serve import ServeSettings
+
+    options = uvicorn_options(ServeSettings(run_dir=run_dir), "info")
+    assert options["timeout_keep_alive"] > 2 * httpx.Limits().keepalive_expiry
+    assert "limit_concurrency" not in options  # uvicorn's own 503s have no audit row
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
