@@ -73,3 +73,12 @@ def test_info_on_a_folder_with_several_series(dicom_testfile):
     assert all(s["uid"].startswith("…") and len(s["uid"]) == 13 for s in summary["series"])
     table = runner.invoke(app, ["info", str(folder)]).output
     assert "series in this folder" in table and "CR" in table
+
+
+def test_info_refuses_deeply_nested_sequences(tmp_path, nested_dicom):
+    path = tmp_path / "nested.dcm"
+    path.write_bytes(nested_dicom(5_000))
+    result = runner.invoke(app, ["info", str(path)])
+    assert result.exit_code == 1
+    assert "nested more than 32 levels" in " ".join(result.output.split())
+    assert "Traceback" not in result.output and "RecursionError" not in result.output

@@ -215,3 +215,30 @@ def test_every_small_pydicom_data_file_reads_or_fails_cleanly(dicom_testfile):
 def test_colour_multiframe_is_rgb(dicom_testfile):
     image = read_image(dicom_testfile("SC_rgb_rle_2frame.dcm"))
     assert image.array.shape == (2, 100, 100, 3) and image.ndim == 3 and image.is_rgb
+
+
+@pytest.mark.parametrize("defined_length", [False, True], ids=["undefined", "defined"])
+@pytest.mark.parametrize("depth", [33, 1_000, 5_000, 50_000])
+def test_deeply_nested_sequences_are_one_typed_error(
+    tmp_path, nested_dicom, depth: int, defined_length: bool
+) -> None:
+    """Thousands of nested sequence items: an InvalidImageError, not a RecursionError."""
+    from medlens.io import read_header
+
+    path = tmp_path / "nested.dcm"
+    path.write_bytes(nested_dicom(depth, defined_length=defined_length))
+    with pytest.raises(InvalidImageError, match="nested more than 32 levels"):
+        read_image(path)
+    with pytest.raises(InvalidImageError, match="nested more than 32 levels"):
+        read_header(path)
+
+
+@pytest.mark.parametrize("defined_length", [False, True], ids=["undefined", "defined"])
+def test_nesting_up_to_the_limit_is_read(tmp_path, nested_dicom, defined_length: bool) -> None:
+    from medlens.io import read_header
+
+    path = tmp_path / "nested.dcm"
+    path.write_bytes(nested_dicom(32, defined_length=defined_length))
+    assert read_header(path)["modality"] == "OT"
+    with pytest.raises(NoPixelDataError):  # read through, refused for what it is
+        read_image(path)

@@ -112,10 +112,13 @@ def test_pickled_objects_are_refused(tmp_path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"weight": _Evil()}, path)
     model = create_model("simple_cnn", num_classes=2)
-    with pytest.raises(WeightsError, match="cannot load weights safely"):
+    with pytest.raises(WeightsError, match="cannot load weights safely") as caught:
         load_weights(model, path)
     with pytest.raises(WeightsError, match="cannot load weights safely"):
         create_model("simple_cnn", num_classes=2, pretrained=path)
+    message = str(caught.value)
+    assert message.endswith("and pass that file.") and "safetensors" in message
+    assert "weights_only" not in message and "\x1b" not in message  # no torch advice
     assert not Path("/tmp/medlens-pwned-by-pickle").exists()
 
 

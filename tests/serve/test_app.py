@@ -202,6 +202,47 @@ def test_not_ready_when_weights_do_not_match(make_client, run_dir: Path, tmp_pat
     assert [(r.status_code, r.reason) for r in audit_rows(client)] == [(503, "not_ready")]
 
 
+def renamed_pickle_run(run_dir: Path, folder: Path) -> Path:
+    """A copy of ``run_dir`` whose model.safetensors is a pickle, its hash in model.json."""
+    import json
+    import shutil
+
+    import torch
+
+    from medlens.serve.model import sha256_file
+
+    bad = folder / "pickled"
+    shutil.copytree(run_dir, bad)
+    torch.save({"w": torch.zeros(2)}, bad / "model.safetensors")
+    card = json.loads((bad / "model.json").read_text())
+    card["sha256"] = sha256_file(bad / "model.safetensors")
+    (bad / "model.json").write_text(json.dumps(card))
+    return bad
+
+
+def test_failed_when_the_weights_are_a_renamed_pickle(make_client, run_dir: Path, tmp_path):
+    client = make_client(run_dir=renamed_pickle_run(run_dir, tmp_path))
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["detail"] == "model failed to load"
+    assert "not a safetensors file" in client.app.state.service.model.error
+
+
+def test_failed_when_the_loader_raises_anything(make_client) -> None:
+    """Not only medlens errors: a loader's own exception still ends in 'failed'."""
+
+    class Broken:
+        card: dict = {}
+
+        def __getattr__(self, name: str):
+            raise KeyError(name)
+
+    client = make_client(predictor=Broken())
+    model = client.app.state.service.model
+    assert model.failed and not model.ready and "KeyError" in model.error
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["detail"] == "model failed to load"
+
+
 def test_audit_database_is_durable(client, make_settings) -> None:
     engine = client.app.state.service.audit.engine
     with engine.connect() as conn:

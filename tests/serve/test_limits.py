@@ -87,6 +87,15 @@ def test_hostile_dicom_header(client, tmp_path: Path) -> None:
     assert "Doe" not in response.text
 
 
+@pytest.mark.parametrize("defined_length", [False, True], ids=["undefined", "defined"])
+def test_deeply_nested_dicom_is_a_4xx(client, nested_dicom, defined_length: bool) -> None:
+    data = nested_dicom(20_000, defined_length=defined_length)
+    response = client.post("/v1/predict", files={"file": ("n.dcm", data, "application/dicom")})
+    check_error(response, 422, "invalid_image")
+    assert "nested more than 32 levels" in response.json()["detail"]
+    assert last_row(client).reason == "invalid_image"
+
+
 def test_png_decompression_bomb(client) -> None:
     from PIL import Image as PILImage
 
@@ -160,6 +169,36 @@ def test_saturated_answers_503_with_retry_after(make_client, blocking, png: byte
     assert client.app.state.service.gate.admitted == 0
     reasons = [r.reason for r in client.app.state.service.audit.read()]
     assert sorted(reasons, key=str) == sorted(["saturated", None], key=str)
+
+
+def test_saturated_answers_without_waiting_for_the_audit_commit(
+    make_client, blocking, png: bytes, monkeypatch
+) -> None:
+    """With the audit database stuck, a saturated request is still answered; its row follows."""
+    client = make_client(predictor=blocking, max_concurrency=1, queue_size=0)
+    files = {"file": ("a.png", png, "image/png")}
+    first: dict = {}
+    worker = threading.Thread(
+        target=lambda: first.update(r=client.post("/v1/predict", files=files))
+    )
+    worker.start()
+    assert blocking.entered.wait(10)
+    store, stuck = client.app.state.service.audit, threading.Event()
+    real_write = store.write
+    monkeypatch.setattr(store, "write", lambda records: (stuck.wait(30), real_write(records)))
+    refused: dict = {}
+    second = threading.Thread(
+        target=lambda: refused.update(r=client.post("/v1/predict", files=files))
+    )
+    second.start()
+    second.join(10)
+    assert not second.is_alive(), "the 503 waited for the audit database"
+    check_error(refused["r"], 503, "saturated")
+    stuck.set()
+    blocking.release.set()
+    worker.join(30)
+    assert first["r"].status_code == 200
+    assert sorted(r.reason or "" for r in store.read()) == ["", "saturated"]
 
 
 def gauge(client, name: str) -> float:

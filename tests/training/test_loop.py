@@ -77,6 +77,19 @@ def _train_interrupted(config, stop_after: int) -> None:
         callbacks.CheckpointCallback.on_epoch_end = original
 
 
+def test_resume_after_a_power_cut(image_folder: Path, tmp_path: Path, make_config) -> None:
+    """A torn metrics.jsonl line and temporary files left by a kill: resume repairs them."""
+    cut = tmp_path / "cut"
+    _train_interrupted(make_config(image_folder, cut, epochs=2), stop_after=1)
+    with (cut / "metrics.jsonl").open("a") as handle:
+        handle.write('{"epoch": 1, "train_lo')  # the second epoch's line, half written
+    (cut / "checkpoints" / ".last.pt.x1y2.tmp").write_bytes(b"half a checkpoint")
+    (cut / ".model.safetensors.z3.tmp").write_bytes(b"half the weights")
+    train_run(resume=cut)
+    assert [r["epoch"] for r in read_metrics(cut / "metrics.jsonl")] == [0, 1]
+    assert not list(cut.glob(".*.tmp")) and not list((cut / "checkpoints").glob(".*.tmp"))
+
+
 def test_resume_without_checkpoint_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no checkpoint"):
         train_run(resume=tmp_path / "missing")

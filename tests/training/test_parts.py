@@ -153,6 +153,17 @@ def test_weights_hash_is_checked(tmp_path: Path) -> None:
         load_weights(nn.Linear(3, 2), tmp_path / "m.safetensors")
 
 
+def test_a_renamed_pickle_with_the_right_hash_is_a_weights_error(tmp_path: Path) -> None:
+    """A pickle saved as model.safetensors (its hash recorded): a WeightsError, no traceback."""
+    import hashlib
+
+    path = tmp_path / "model.safetensors"
+    torch.save(nn.Linear(2, 2).state_dict(), path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        load_weights(nn.Linear(2, 2), path, sha256=sha)
+
+
 def test_precision_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
     from medlens.tasks import run
 
@@ -165,3 +176,50 @@ def test_precision_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(run, "_has_native_bf16", lambda device: True)
     assert run.resolve_precision("auto", cpu) is torch.bfloat16
     assert run.resolve_precision("fp32", cpu) is None
+
+
+def test_repair_run_dir_cuts_a_torn_tail_and_removes_temporary_files(tmp_path: Path) -> None:
+    from medlens.training.callbacks import read_metrics
+    from medlens.training.checkpoint import repair_run_dir
+
+    (tmp_path / "checkpoints").mkdir()
+    whole = '{"epoch": 0, "val_auc": 0.5}\n{"epoch": 1, "val_auc": 0.6}\n'
+    (tmp_path / "metrics.jsonl").write_text(whole + '{"epoch": 2, "val_')
+    assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [0, 1]  # ignored
+    stale = [tmp_path / "checkpoints" / ".last.pt.abc.tmp", tmp_path / ".model.safetensors.d.tmp"]
+    for path in stale:
+        path.write_bytes(b"partial")
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"kept")
+    repair_run_dir(tmp_path)
+    assert (tmp_path / "metrics.jsonl").read_text() == whole
+    assert not any(path.exists() for path in stale)
+    assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == b"kept"
+    repair_run_dir(tmp_path)  # idempotent
+    assert (tmp_path / "metrics.jsonl").read_text() == whole
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ('{"epoch": 0}\n{"epoch": 1}', '{"epoch": 0}\n'),  # complete JSON, no newline
+        ('{"epoch": 0}\n{"ep\n', '{"epoch": 0}\n'),  # torn, then a newline
+        ('{"ep', ""),
+        ('{"epoch": 0}\n', '{"epoch": 0}\n'),
+        ("", ""),
+    ],
+)
+def test_repair_run_dir_keeps_whole_lines_only(tmp_path: Path, text: str, kept: str) -> None:
+    from medlens.training.checkpoint import repair_run_dir
+
+    (tmp_path / "metrics.jsonl").write_text(text)
+    repair_run_dir(tmp_path)
+    assert (tmp_path / "metrics.jsonl").read_text() == kept
+
+
+def test_a_broken_line_before_the_last_is_a_clear_error(tmp_path: Path) -> None:
+    from medlens.errors import ConfigError
+    from medlens.training.callbacks import read_metrics
+
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 0}\n{"ep\n{"epoch": 2}\n')
+    with pytest.raises(ConfigError, match="line 2 is not JSON"):
+        read_metrics(tmp_path / "metrics.jsonl")

@@ -44,6 +44,14 @@ def serve(
         8, "--queue-size", help="Requests allowed to wait; beyond that the answer is 503."
     ),
     timeout: float = typer.Option(30.0, "--timeout", help="Inference deadline in seconds."),
+    body_timeout: float = typer.Option(
+        60.0, "--body-timeout", help="Seconds allowed to receive a request body (else 408)."
+    ),
+    max_uploads_per_client: int = typer.Option(
+        4,
+        "--max-uploads-per-client",
+        help="Uploads one client address may be sending at once (beyond: 429).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve a trained model: web page at /, API at /v1, docs at /docs, metrics at /metrics.
@@ -78,6 +86,8 @@ def serve(
             torch_threads=torch_threads,
             queue_size=queue_size,
             inference_timeout_s=timeout,
+            body_timeout_s=body_timeout,
+            max_uploads_per_client=max_uploads_per_client,
         )
     except ValidationError as exc:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
@@ -85,21 +95,60 @@ def serve(
     settings.check_safe()
     verify_weights(settings.run_dir, read_card(settings.run_dir))
     console.print(f"medlens serving {run} on http://{host}:{port} (workers: {workers})")
-    options = dict(
-        host=host,
-        port=port,
-        log_level=log_level,
-        timeout_graceful_shutdown=int(timeout) + 5,
-        server_header=False,
-    )
+    options = uvicorn_options(settings, log_level)
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)
+        serve_one(create_app(settings), options)
         return
     # the workers' metrics meet in a fresh folder, removed when the last worker is gone
     with tempfile.TemporaryDirectory(prefix="medlens-metrics-") as metrics_dir:
         os.environ.update(settings_environment(settings))
         os.environ[MULTIPROC_ENV] = metrics_dir
         uvicorn.run("medlens.serve:create_app_from_env", factory=True, workers=workers, **options)
+
+
+#: Seconds an idle keep-alive connection stays open. Longer than clients keep idle pooled
+#: connections (httpx: 5 s, the old uvicorn default): otherwise the server closes one just
+#: as a client sends a request on it, and that request is lost without answer or log.
+KEEP_ALIVE_S = 75
+
+
+def uvicorn_options(settings: object, log_level: str) -> dict[str, object]:
+    """uvicorn's settings for ``settings`` (a :class:`~medlens.serve.ServeSettings`)."""
+    return dict(
+        host=settings.host,  # type: ignore[attr-defined]
+        port=settings.port,  # type: ignore[attr-defined]
+        log_level=log_level,
+        timeout_graceful_shutdown=int(settings.inference_timeout_s) + 5,  # type: ignore[attr-defined]
+        timeout_keep_alive=KEEP_ALIVE_S,
+        server_header=False,
+    )
+
+
+def serve_one(app: object, options: dict[str, object]) -> None:
+    """Run one uvicorn server on ``app``; stop it (exit 1) if its model fails to load.
+
+    A clean drain after SIGTERM or Ctrl-C returns normally (exit 0).
+    """
+    import threading
+
+    import uvicorn
+
+    from medlens.errors import ServiceError
+    from medlens.serve.server import DrainingServer
+
+    server = DrainingServer(uvicorn.Config(app, **options))  # type: ignore[arg-type]
+    model = app.state.service.model  # type: ignore[attr-defined]
+
+    def stop_if_failed() -> None:
+        if not model.wait():
+            server.should_exit = True
+
+    threading.Thread(target=stop_if_failed, name="medlens-load-watch", daemon=True).start()
+    server.run()
+    if model.failed:
+        raise ServiceError(f"the model failed to load: {model.error}")
+    if not server.started:
+        raise ServiceError("the service did not start (see the log above)")
 
 
 def settings_environment(settings: object) -> dict[str, str]:

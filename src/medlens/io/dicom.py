@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DicomReader",
+    "MAX_SEQUENCE_DEPTH",
+    "check_nesting",
     "dataset_to_image",
     "lps_affine",
     "open_dataset",
@@ -46,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+MAX_SEQUENCE_DEPTH = 32
 COLOR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
 
 
@@ -77,6 +80,11 @@ def open_dataset(path: Path, *, pixels: bool = True) -> Dataset:
         warnings.simplefilter("always")
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
+            check_nesting(ds, path)
+        except RecursionError:  # pydicom parses undefined-length sequences recursively
+            raise InvalidImageError(_too_deep(path)) from None
+        except InvalidImageError:
+            raise
         except InvalidDicomError as exc:
             raise InvalidImageError(f"{path}: not a valid DICOM Part 10 file ({exc})") from None
         except (EOFError, OSError, ValueError, KeyError, TypeError) as exc:
@@ -89,6 +97,36 @@ def open_dataset(path: Path, *, pixels: bool = True) -> Dataset:
             raise TruncatedImageError(f"{path}: DICOM file ends before its last element")
         logger.warning("%s: %s", path.name, message)
     return ds
+
+
+def check_nesting(ds: Dataset, path: Path, max_depth: int = MAX_SEQUENCE_DEPTH) -> None:
+    """Refuse sequences nested deeper than ``max_depth`` (real objects stay under ten).
+
+    Walks the dataset without recursion, parsing each lazily read sequence once.
+    """
+    from pydicom.datadict import dictionary_VR
+
+    stack = [(ds, 0)]
+    while stack:
+        dataset, depth = stack.pop()
+        for element in dataset.elements():
+            vr = element.VR or _known_vr(element.tag, dictionary_VR)
+            if vr != "SQ":
+                continue
+            if depth >= max_depth:
+                raise InvalidImageError(_too_deep(path, max_depth))
+            stack += [(item, depth + 1) for item in dataset[element.tag].value]
+
+
+def _known_vr(tag: Any, lookup: Any) -> str | None:
+    try:
+        return str(lookup(tag))
+    except KeyError:  # private or unknown tag: read as bytes, never as a sequence
+        return None
+
+
+def _too_deep(path: Path, max_depth: int = MAX_SEQUENCE_DEPTH) -> str:
+    return f"{path}: DICOM sequences nested more than {max_depth} levels deep; refusing it"
 
 
 def dataset_to_image(ds: Dataset, path: Path, *, max_voxels: int = DEFAULT_MAX_VOXELS) -> Image:

@@ -37,6 +37,14 @@ def save_weights(model: torch.nn.Module, path: str | PathLike[str]) -> Path:
     return path
 
 
+_UNSAFE = (
+    "cannot load weights safely from {path}: it is not a pickle of tensors only (objects "
+    "inside, or not a torch file at all), and medlens never runs a pickle's code. Convert it "
+    "to safetensors where you trust the file (safetensors.torch.save_file(state_dict, "
+    "'weights.safetensors')) and pass that file."
+)
+
+
 def read_state_dict(path: str | PathLike[str]) -> StateDict:
     """Read tensors from ``.safetensors`` or a plain ``torch.save`` state dict (weights only)."""
     path = Path(path)
@@ -46,7 +54,11 @@ def read_state_dict(path: str | PathLike[str]) -> StateDict:
         if path.suffix == ".safetensors":
             return load_file(path)
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorError, pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():  # torch's refusal of arbitrary objects
+            raise WeightsError(_UNSAFE.format(path=path)) from None
+        raise WeightsError(f"cannot load weights safely from {path}: {_first_line(exc)}") from None
+    except (SafetensorError, RuntimeError, EOFError, ValueError) as exc:
         raise WeightsError(f"cannot load weights safely from {path}: {_first_line(exc)}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

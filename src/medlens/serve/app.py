@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from medlens.serve.audit import AuditStore
-from medlens.serve.gate import InferenceGate
+from medlens.serve.gate import ClientUploads, InferenceGate
 from medlens.serve.metrics import ServeMetrics
 from medlens.serve.middleware import (
     REASON_BY_STATUS,
@@ -42,6 +42,7 @@ class ServiceState:
     token: str | None
     model: ModelHandle
     gate: InferenceGate
+    uploads: ClientUploads
     audit: AuditStore
     metrics: ServeMetrics
 
@@ -73,6 +74,7 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
             thread_init=partial(_torch_threads, settings.torch_threads),
             on_change=metrics.queued.set,
         ),
+        uploads=ClientUploads(settings.max_uploads_per_client),
         audit=AuditStore(settings.audit_url),
         metrics=metrics,
     )

@@ -4,6 +4,10 @@ Stored through SQLAlchemy 2: SQLite by default (WAL journal, ``synchronous=FULL`
 row that was committed survives a crash) or any database given by URL (PostgreSQL).
 A row holds what is needed to trace a result back to a model and an input, and nothing
 that identifies a patient: the input is known only by its SHA-256.
+
+The service appends through one writer thread that commits whatever is queued in one
+transaction (group commit): under load, requests share commits instead of queueing one
+fsync each behind the database lock.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
+import queue
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +40,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from medlens.errors import ConfigError, ServiceError
+from medlens.errors import ConfigError, MedlensError, ServiceError
 
 __all__ = ["AuditRecord", "AuditStore", "export_records", "format_records"]
 
@@ -78,7 +85,13 @@ class AuditRecord:
     engine: str | None = None
 
 
+log = logging.getLogger("medlens.serve")
+
 COLUMNS = [f.name for f in fields(AuditRecord)]
+MAX_BATCH = 512  # queued appends committed together at most
+
+#: Called from the writer thread once records are committed (None) or failed (the error).
+Done = Callable[[MedlensError | None], None]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -103,6 +116,9 @@ class AuditStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if create:
             self._run(lambda: _Base.metadata.create_all(self.engine))
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
 
     def _run(self, action: Any) -> Any:
         try:
@@ -125,8 +141,55 @@ class AuditStore:
 
         self._run(_insert)
 
+    def append(self, records: Sequence[AuditRecord], done: Done | None = None) -> None:
+        """Queue ``records`` for the writer thread; ``done`` is told when they are committed.
+
+        Appends are committed in the order they were queued.
+        """
+        self._start_writer()
+        self._queue.put((list(records), done))
+
+    def flush(self) -> None:
+        """Wait until every record queued so far is committed (or failed)."""
+        if self._writer is None:
+            return
+        reached = threading.Event()
+        self._queue.put(reached)
+        reached.wait()
+
+    def _start_writer(self) -> None:
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_queued, name="medlens-audit-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _write_queued(self) -> None:
+        """The writer thread: take what is queued, commit it at once, tell the waiters."""
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get())
+            stop = None in batch
+            appends = [item for item in batch if isinstance(item, tuple)]
+            error: MedlensError | None = None
+            try:
+                self.write([record for records, _done in appends for record in records])
+            except MedlensError as exc:
+                error = exc
+            for _records, done in appends:
+                if done is not None:
+                    _tell(done, error)
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+
     def read(self, since: datetime | None = None, limit: int | None = None) -> list[AuditRecord]:
-        """Records in time order, optionally only those at or after ``since``."""
+        """Records in time order, optionally only those at or after ``since`` (queued
+        appends are committed first)."""
+        self.flush()
         query = select(*(getattr(_AuditRow, c) for c in COLUMNS)).order_by(_AuditRow.id)
         if since is not None:
             query = query.where(_AuditRow.time >= since)
@@ -140,7 +203,19 @@ class AuditStore:
         return self._run(_select)
 
     def close(self) -> None:
+        """Commit what is queued, stop the writer, release the database."""
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
         self.engine.dispose()
+
+
+def _tell(done: Done, error: MedlensError | None) -> None:
+    try:
+        done(error)
+    except Exception:  # a waiter's bug must not stop the writer
+        log.exception("audit completion callback failed")
 
 
 def _normalise(row: dict[str, Any]) -> dict[str, Any]:

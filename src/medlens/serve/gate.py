@@ -1,7 +1,9 @@
 """Bounded concurrency for inference: a fixed number running, a bounded number waiting.
 
-A request is *admitted* before its body is read (at most ``concurrency + queue_size`` at
-once; the rest are refused at once with 503 + Retry-After), then waits for one of
+A request is *admitted* once its whole body is in (at most ``concurrency + queue_size`` at
+once; the rest are refused at once with 503 + Retry-After), so slow or stalled uploads
+never hold a place (their time is bounded apart, and :class:`ClientUploads` caps how many
+one client may have going). An admitted request waits for one of
 ``concurrency`` *slots*, and runs in a thread pool of that size with a deadline. A job that
 misses its deadline keeps its slot until its thread really ends, so timed-out work can
 never pile up threads or memory behind the caller's back.
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["InferenceGate", "InferenceTimeout", "Saturated"]
+__all__ = ["ClientUploads", "InferenceGate", "InferenceTimeout", "Saturated"]
 
 T = TypeVar("T")
 
@@ -26,6 +28,32 @@ class Saturated(Exception):
 
 class InferenceTimeout(Exception):
     """The job did not finish before its deadline."""
+
+
+class ClientUploads:
+    """How many uploads each client address is still sending; at most ``limit`` each."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+
+    def enter(self, client: str) -> bool:
+        """Count one more upload from ``client``; False (not counted) if it has ``limit``."""
+        count = self._counts.get(client, 0)
+        if count >= self.limit:
+            return False
+        self._counts[client] = count + 1
+        return True
+
+    def leave(self, client: str) -> None:
+        count = self._counts.get(client, 0) - 1
+        if count > 0:
+            self._counts[client] = count
+        else:
+            self._counts.pop(client, None)
+
+    def sending(self, client: str) -> int:
+        return self._counts.get(client, 0)
 
 
 class InferenceGate:

@@ -1,14 +1,17 @@
 """ASGI middleware: observability (request id, metrics, audit) and the guard in front of
-uploads (token, readiness, admission, body size), both acting before any body is read."""
+uploads: token, readiness and uploads per client before the body is read; body size and
+time while it is read; admission to the inference queue once it is in."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import time
 import uuid
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -41,9 +44,11 @@ REASON_BY_STATUS = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    408: "body_timeout",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    429: "too_many_uploads",
     500: "internal_error",
     503: "unavailable",
     504: "timeout",
@@ -57,6 +62,8 @@ CSP = (
 DOCS_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
     "style-src 'self'", "style-src 'self' 'unsafe-inline'"
 )
+#: Refusals answered without waiting for their audit row's commit.
+UNWAITED_REASONS = frozenset({"not_ready", "saturated", "too_many_uploads"})
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -99,10 +106,21 @@ async def send_error(send: Send, status: int, body: bytes, headers: dict[str, st
     await send({"type": "http.response.body", "body": body})
 
 
+def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future, value: Any) -> None:
+    """From the audit writer thread: complete ``future`` in its loop."""
+
+    def settle() -> None:
+        if not future.done():
+            future.set_result(value)
+
+    loop.call_soon_threadsafe(settle)
+
+
 class ObservabilityMiddleware:
     """Give each request an id, count and time it, add security headers, and write the
     audit rows of prediction requests *before* the response starts (a client that got an
-    answer can rely on its row being committed)."""
+    answer can rely on its row being committed). Refusals made before any work (not
+    ready, saturated, too many uploads) answer at once, their rows queued behind."""
 
     def __init__(self, app: ASGIApp, state: ServiceState) -> None:
         self.app, self.state = app, state
@@ -158,11 +176,21 @@ class ObservabilityMiddleware:
             return
         info["audited"] = True
         records = self._records(route, status, latency * 1000.0, when, info, reason)
-        try:
-            await anyio.to_thread.run_sync(self.state.audit.write, records)
-        except MedlensError as exc:  # the answer still goes out; operations see the error
-            metrics.rejected.labels(reason="audit_failed").inc()
-            log.error("audit write failed for request %s: %s", info["request_id"], exc)
+        if reason in UNWAITED_REASONS:  # answered at once; the row follows in the queue
+            self.state.audit.append(records, partial(self._audit_done, info["request_id"]))
+            return
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[MedlensError | None] = loop.create_future()
+        self.state.audit.append(records, partial(_settle, loop, committed))
+        error = await committed
+        if error is not None:
+            self._audit_done(info["request_id"], error)
+
+    def _audit_done(self, request_id: str, error: MedlensError | None) -> None:
+        """The answer still goes out; operations see the error."""
+        if error is not None:
+            self.state.metrics.rejected.labels(reason="audit_failed").inc()
+            log.error("audit write failed for request %s: %s", request_id, error)
 
     def _records(
         self,
@@ -224,40 +252,109 @@ class GuardMiddleware:
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
     async def _guard_upload(self, scope: Scope, receive: Receive, send: Send, info: dict) -> None:
-        request_id, settings = info.get("request_id"), self.state.settings
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            status, reason, detail, headers = refusal
+            info["reason"] = reason
+            await send_error(
+                send, status, error_body(reason, detail, info.get("request_id")), headers
+            )
+            return
+        upload = BodyGuard(self.state, info, receive, client_key(scope))
+        try:
+            await self.app(scope, upload.receive, send)
+        finally:
+            upload.close()
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str, dict[str, str]] | None:
+        """Why to refuse an upload before reading its body, or None."""
+        settings = self.state.settings
         retry = {"Retry-After": str(settings.retry_after_s)}
         if not self.state.model.ready:
-            info["reason"] = "not_ready"
-            body = error_body("not_ready", "the model is not loaded yet", request_id)
-            await send_error(send, 503, body, retry)
-            return
-        limit = settings.max_upload_bytes
-        too_large = f"upload larger than {settings.max_upload_mb:g} MB"
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            info["reason"] = "too_large"
-            body = error_body("too_large", too_large, request_id)
-            await send_error(send, 413, body, {"Connection": "close"})
-            return
+            return 503, "not_ready", "the model is not loaded yet", retry
+        declared = dict(scope["headers"]).get(b"content-length") or b""
+        if declared.isdigit() and int(declared) > settings.max_upload_bytes:
+            detail = f"upload larger than {settings.max_upload_mb:g} MB"
+            return 413, "too_large", detail, {"Connection": "close"}
+        if self.state.uploads.sending(client_key(scope)) >= self.state.uploads.limit:
+            detail = "too many uploads at once from this client; retry later"
+            return 429, "too_many_uploads", detail, retry
+        return None
+
+
+def client_key(scope: Scope) -> str:
+    """The client's address (the unit of the per-client upload limit)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class BodyGuard:
+    """The ``receive`` of one upload: counts it among its client's uploads until the body is
+    in, bounds its size and the time it takes, then admits it to the inference gate."""
+
+    def __init__(self, state: ServiceState, info: dict, receive: Receive, client: str) -> None:
+        self.state, self.info, self._receive, self.client = state, info, receive, client
+        self.deadline = time.monotonic() + state.settings.body_timeout_s
+        self.received = 0
+        self.reading = True
+        self.counted = state.uploads.enter(client)
+        self.admitted = False
+
+    async def receive(self) -> Message:
+        if not self.reading:  # the body is in (or given up): nothing left to bound
+            return await self._receive()
+        try:
+            with anyio.fail_after(max(0.0, self.deadline - time.monotonic())):
+                message = await self._receive()
+        except TimeoutError:
+            self._stop_reading()
+            raise self._error(408, "body_timeout", self._slow_detail(), close=True) from None
+        self.received += len(message.get("body", b""))
+        if self.received > self.state.settings.max_upload_bytes:
+            self._stop_reading()
+            detail = f"upload larger than {self.state.settings.max_upload_mb:g} MB"
+            raise self._error(413, "too_large", detail, close=True)
+        if message["type"] == "http.disconnect":
+            self._stop_reading()
+            detail = "the client went away before its upload was in"
+            raise self._error(400, "client_disconnected", detail)
+        if not message.get("more_body", False):
+            self._stop_reading()
+            self._admit()
+        return message
+
+    def _slow_detail(self) -> str:
+        return f"the upload did not arrive within {self.state.settings.body_timeout_s:g} s"
+
+    def _admit(self) -> None:
         try:
             self.state.gate.admit()
         except Saturated:
-            info["reason"] = "saturated"
-            body = error_body("saturated", "the service is busy; retry later", request_id)
-            await send_error(send, 503, body, retry)
-            return
-        received = 0
+            retry = {"Retry-After": str(self.state.settings.retry_after_s)}
+            raise self._error(503, "saturated", "the service is busy; retry later", retry) from None
+        self.admitted = True
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                info["reason"] = "too_large"
-                raise ApiError(413, "too_large", too_large)
-            return message
+    def _error(
+        self,
+        status: int,
+        reason: str,
+        detail: str,
+        headers: dict | None = None,
+        close: bool = False,
+    ) -> ApiError:
+        self.info["reason"] = reason
+        headers = {**(headers or {}), **({"Connection": "close"} if close else {})}
+        return ApiError(status, reason, detail, headers)
 
-        try:
-            await self.app(scope, limited_receive, send)
-        finally:
+    def _stop_reading(self) -> None:
+        self.reading = False
+        if self.counted:
+            self.counted = False
+            self.state.uploads.leave(self.client)
+
+    def close(self) -> None:
+        """At the end of the request: give back whatever it still holds."""
+        self._stop_reading()
+        if self.admitted:
+            self.admitted = False
             self.state.gate.leave()

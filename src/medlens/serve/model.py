@@ -67,7 +67,20 @@ def verify_weights(run_dir: Path, card: dict[str, Any]) -> str:
     actual = sha256_file(weights)
     if actual != expected.lower():
         raise ServiceError(f"{weights}: sha256 does not match model.json; refusing to serve it")
+    check_safetensors(weights)
     return actual
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a file whose header is not safetensors (a renamed pickle, say)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as handle:
+            handle.keys()
+    except (SafetensorError, OSError, ValueError) as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ServiceError(f"{path} is not a safetensors file ({detail})") from None
 
 
 def _load_predictor(run_dir: Path) -> PredictorLike:
@@ -101,7 +114,8 @@ class ModelHandle:
         self._torch_model: Any = None
 
     def load(self) -> None:
-        """Verify, then load. Errors are kept (for /readyz) rather than raised."""
+        """Verify, then load. Errors are kept (for /readyz) rather than raised: any error,
+        so that a failed load always reads as failed, never as still loading."""
         try:
             card = read_card(self.run_dir)
             self.sha256 = verify_weights(self.run_dir, card)
@@ -112,10 +126,15 @@ class ModelHandle:
             if self._on_ready is not None:
                 self._on_ready(self)
         except MedlensError as exc:
-            self.error = str(exc)
-            log.error("model not loaded: %s", exc)
+            self._fail(str(exc))
+        except Exception as exc:  # a loader's own failure: its type, not its traceback
+            self._fail(f"the model could not be loaded ({type(exc).__name__}: {exc})")
         finally:
             self._done.set()
+
+    def _fail(self, message: str) -> None:
+        self._predictor, self.error = None, message
+        log.error("model not loaded: %s", message)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.load, name="medlens-model-loader", daemon=True)
@@ -130,6 +149,11 @@ class ModelHandle:
     @property
     def ready(self) -> bool:
         return self._predictor is not None
+
+    @property
+    def failed(self) -> bool:
+        """True once loading ended without a model."""
+        return self._done.is_set() and self._predictor is None
 
     @property
     def predictor(self) -> PredictorLike:

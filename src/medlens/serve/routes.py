@@ -72,7 +72,7 @@ def readyz(request: Request) -> Any:
     model = _state(request).model
     if model.ready:
         return ReadyOut(ready=True, model_version=model.version)
-    detail = "model failed to load" if model.error else "model loading"
+    detail = "model failed to load" if model.failed else "model loading"
     return JSONResponse(ReadyOut(ready=False, detail=detail).model_dump(), status_code=503)
 
 

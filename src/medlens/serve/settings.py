@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import stat
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -22,6 +24,12 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_private(path: Path) -> None:
+    """Refuse a secret file that others can read (as the de-identification key file)."""
+    if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise ServiceError(f"token file {path} is readable by others: run chmod 600 on it")
 
 
 def database_url(value: str | Path) -> str:
@@ -54,6 +62,8 @@ class ServeSettings(BaseSettings):
     queue_size: int = Field(8, ge=0)
     inference_timeout_s: float = Field(30.0, gt=0)
     retry_after_s: int = Field(1, ge=1)
+    body_timeout_s: float = Field(60.0, gt=0)
+    max_uploads_per_client: int = Field(4, ge=1)
     database_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
 
@@ -78,6 +88,7 @@ class ServeSettings(BaseSettings):
         if self.token_file is None:
             return None
         try:
+            check_private(self.token_file)
             text = self.token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ServiceError(f"cannot read the token file {self.token_file}: {exc}") from exc

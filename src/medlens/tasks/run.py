@@ -29,7 +29,12 @@ import torch
 from medlens.config import TrainConfig, dump_config, load_config
 from medlens.errors import ConfigError
 from medlens.tasks.base import Task, TaskSetup
-from medlens.training.checkpoint import atomic_write_text, load_checkpoint, save_weights
+from medlens.training.checkpoint import (
+    atomic_write_text,
+    load_checkpoint,
+    repair_run_dir,
+    save_weights,
+)
 from medlens.training.distributed import (
     DistContext,
     barrier,
@@ -70,6 +75,8 @@ def train_run(
     channels_last = _channels_last(config, task)
     if dist.is_main and resume is None:
         _start_run_dir(run_dir, config, task)
+    elif dist.is_main:  # a torn metrics line, a kill's temporary files: rank 0 repairs
+        repair_run_dir(run_dir)
     barrier(dist)
     device = task.device(dist)
     setup = task.setup(run_dir, device, dist, resume=resume is not None)

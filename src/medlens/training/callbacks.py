@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medlens.errors import ConfigError
 from medlens.training.checkpoint import atomic_write_text, save_checkpoint
 
 if TYPE_CHECKING:
@@ -64,14 +66,29 @@ class JsonlLogger(CallbackBase):
     def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(_finite(result.to_record())) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())  # an epoch reported is an epoch on disk
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` file (empty if it does not exist)."""
+    """The records of a ``metrics.jsonl`` file (empty if it does not exist).
+
+    A torn last line (a power cut during an append) is ignored; a broken line before the
+    last one is a :class:`~medlens.errors.ConfigError`.
+    """
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if number == len(lines):
+                break
+            raise ConfigError(f"{path}: line {number} is not JSON") from None
+    return records
 
 
 def _finite(record: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ __all__ = [
     "atomic_write_text",
     "load_checkpoint",
     "load_weights",
+    "repair_run_dir",
     "save_checkpoint",
     "save_weights",
     "sha256_file",
@@ -86,6 +88,7 @@ def save_weights(model: nn.Module, path: str | Path) -> str:
 
 def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = None) -> None:
     """Load safetensors weights into ``model``, checking the file hash when one is given."""
+    from safetensors import SafetensorError
     from safetensors.torch import load
 
     path = Path(path)
@@ -96,9 +99,57 @@ def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = Non
         raise WeightsError(f"{path}: sha256 does not match the one recorded in model.json")
     try:
         state = load(data)
+    except (SafetensorError, ValueError) as exc:  # a pickle renamed, a torn file, ...
+        raise WeightsError(f"{path}: not a safetensors file ({_first_line(exc)})") from None
+    try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError) as exc:
         raise WeightsError(f"{path}: weights do not fit the model ({exc})") from None
+
+
+def repair_run_dir(run_dir: str | Path) -> None:
+    """Undo what a kill or a power cut can leave in a run directory, before a resume.
+
+    Removes the temporary files of interrupted atomic writes (``.*.tmp`` in the run
+    directory and its ``checkpoints/``) and cuts a torn last line off ``metrics.jsonl``
+    (appends that never reached the disk whole).
+    """
+    run_dir = Path(run_dir)
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for stale in folder.glob(".*.tmp"):
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        data = metrics.read_bytes()
+        end = _complete_lines_end(data)
+        if end < len(data):
+            atomic_write_bytes(metrics, data[:end])
+
+
+def _complete_lines_end(data: bytes) -> int:
+    """Where the JSON lines of ``data`` stop being whole: after its last parsable,
+    newline-terminated line, dropping only an unparsable tail."""
+    end = len(data)
+    while end:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        if data[end - 1 : end] == b"\n" and _is_json(data[start:end]):
+            return end
+        end = start
+    return 0
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def sha256_file(path: str | Path) -> str:
