@@ -108,3 +108,39 @@ def test_truncated_png(tmp_path):
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(TruncatedImageError, match="cut.png"):
         read_image(tmp_path / "cut.png")
+
+
+def test_label_maps_are_written_as_palette_pngs_that_keep_their_values(tmp_path) -> None:
+    """Viewable masks: each class in colour, and reading back gives the label values."""
+    from PIL import Image as PILImage
+
+    from medlens.io import Image, read_image, write_image
+
+    values = np.zeros((12, 10), np.uint8)
+    values[2:6, 2:6], values[7:10, 4:8] = 1, 255
+    label = Image(values, (1.0, 1.0), np.eye(3), kind="label")
+    path = write_image(label, tmp_path / "mask.png")
+    with PILImage.open(path) as pil:
+        assert pil.mode == "P"
+        shown = np.asarray(pil.convert("RGB"))
+    assert shown[0, 0].tolist() == [0, 0, 0] and shown[3, 3].max() > 100
+    assert shown[3, 3].tolist() != shown[8, 5].tolist()  # classes in different colours
+    back = read_image(path, kind="label").array
+    np.testing.assert_array_equal(back, values)
+    assert read_image(path).array.shape == (12, 10, 3)  # as a picture: its colours
+
+
+def test_grey_masks_saved_as_rgb_read_as_labels(tmp_path) -> None:
+    from PIL import Image as PILImage
+
+    from medlens.errors import InvalidImageError
+    from medlens.io import read_image
+
+    grey = np.zeros((6, 6, 3), np.uint8)
+    grey[1:3, 1:3] = 255
+    PILImage.fromarray(grey).save(tmp_path / "grey.png")
+    assert read_image(tmp_path / "grey.png", kind="label").array.max() == 255
+    grey[0, 0] = (10, 20, 30)
+    PILImage.fromarray(grey).save(tmp_path / "colour.png")
+    with pytest.raises(InvalidImageError, match="colour image cannot be a label map"):
+        read_image(tmp_path / "colour.png", kind="label")

@@ -61,9 +61,10 @@ def test_2d_predict_writes_png_masks_with_original_values(run_2d: Path, tmp_path
     output = predict_files(run_2d, images, tmp_path / "pred.csv")
     rows = list(csv.DictReader(output.read_text().splitlines()))
     assert len(rows) == len(images) and "volume_mm3_disk" in rows[0]
-    mask = read_image(rows[0]["label_map"]).array
+    mask = read_image(rows[0]["label_map"], kind="label").array  # a palette PNG: values kept
     truth = read_image(run_2d.parent / "data" / "masks" / images[0].name).array
     assert mask.shape == truth.shape and set(np.unique(mask)) <= {0, 255}
+    assert read_image(rows[0]["label_map"]).meta["mode"] == "P"  # and shown in colour
     assert ((mask > 0) & (truth > 0)).sum() * 2 / ((mask > 0).sum() + (truth > 0).sum()) > 0.8
 
 

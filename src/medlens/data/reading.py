@@ -20,5 +20,5 @@ def load_record_image(path: str, *, kind: Literal["scalar", "label"] = "scalar")
         return Image(array, spacing, raster_affine(spacing), kind=kind, meta={"format": "npz"})
     from medlens.io import read_image
 
-    image = read_image(path)
+    image = read_image(path, kind="label" if kind == "label" else None)
     return image if image.kind == kind else replace(image, kind=kind)

@@ -83,9 +83,17 @@ def read_image(
 
 
 def _as_label(image: Image) -> Image:
+    if image.meta.get("mode") == "P" and image.meta.get("frames") == 1 and image.source:
+        from medlens.io.raster import read_palette_indices  # a palette PNG: its values
+
+        image = image.with_array(read_palette_indices(image.source))
     array = image.array
-    if image.is_rgb:
-        raise InvalidImageError(f"{image.source}: a colour image cannot be a label map")
+    if image.is_rgb:  # a mask saved as grey-in-RGB(A) is fine; real colours are not labels
+        colours = array[..., :3]
+        if not (colours == colours[..., :1]).all():
+            raise InvalidImageError(f"{image.source}: a colour image cannot be a label map")
+        array = colours[..., 0]
+        image = image.with_array(array)
     if array.dtype.kind == "f":
         rounded = np.rint(array)
         if not np.array_equal(rounded, array):

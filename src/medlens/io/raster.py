@@ -149,10 +149,47 @@ def write_png(image: Image | np.ndarray, path: str | Path, *, bits: int | None =
 
     path = Path(path)
     array = image.array if isinstance(image, Image) else np.asarray(image)
-    pixels = _png_pixels(array, path, bits)
+    if isinstance(image, Image) and image.kind == "label" and _fits_palette(array):
+        picture = _palette_image(array)
+    else:
+        picture = PILImage.fromarray(_png_pixels(array, path, bits))
     with atomic_path(path) as tmp:
-        PILImage.fromarray(pixels).save(tmp, format="PNG")
+        picture.save(tmp, format="PNG")
     return path
+
+
+#: Class colours of label-map PNGs (value 0 stays black), in the order values appear.
+LABEL_COLOURS = (
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (67, 99, 216), (245, 130, 49),
+    (145, 30, 180), (66, 212, 244), (240, 50, 230), (191, 239, 69), (250, 190, 212),
+)  # fmt: skip
+
+
+def _fits_palette(array: np.ndarray) -> bool:
+    return array.ndim == 2 and array.dtype.kind in "biu" and (array.size == 0 or (
+        int(array.min()) >= 0 and int(array.max()) < 256))  # fmt: skip
+
+
+def _palette_image(array: np.ndarray) -> PILImage.Image:
+    """A palette PNG: pixel values are the label values, each shown in its own colour."""
+    from PIL import Image as PILImage
+
+    palette = [0] * (256 * 3)
+    for rank, value in enumerate(v for v in np.unique(array).tolist() if v != 0):
+        palette[3 * value : 3 * value + 3] = LABEL_COLOURS[rank % len(LABEL_COLOURS)]
+    picture = PILImage.fromarray(array.astype(np.uint8), mode="P")
+    picture.putpalette(palette)
+    return picture
+
+
+def read_palette_indices(path: str | Path) -> np.ndarray:
+    """The pixel values (palette indices) of a one-page palette PNG, as written for labels."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as pil:
+        if pil.mode != "P":
+            raise UnsupportedFormatError(f"{path}: not a palette image")
+        return np.asarray(pil).copy()
 
 
 def _png_pixels(array: np.ndarray, path: Path, bits: int | None) -> np.ndarray:
