@@ -1,10 +1,11 @@
-"""Images per second through ManifestDataset + DataLoader: cold (decode + preprocess) vs cached.
+"""Images per second through the training data path: cold (decode + preprocess) vs cached.
 
-Datasets: the Kermany chest X-ray JPEGs (at 224 and 128 px) and the 20-slice CT DICOM series
-(JPEG 2000, 512x512, each slice a 2D image, soft-tissue window). "cold" reads and preprocesses
-every image (cache="none"); "cached" serves preprocessed tensors from the memory cache, once
-plain and once with the "light" augmentation preset (what a training epoch pays). Each figure
-is the median of 3 repeats; batches of 32 through a DataLoader (cold pass: --workers).
+The path ``medlens train`` takes (medlens.training.data): ``preprocess_split`` reads and
+preprocesses a split once (4 reader threads) into float16 tensors; ``CachedDataset`` then
+serves them through a DataLoader, once plain and once with the "light" augmentation preset
+(what a training epoch pays). Datasets: the Kermany chest X-ray JPEGs (at 224 and 128 px) and
+the 20-slice CT DICOM series (JPEG 2000, 512x512, each slice a 2D image, soft-tissue window).
+Each figure is the median of 3 repeats; batches of 32 (--workers loader workers).
 
 Usage (queue behind other heavy jobs on a shared machine):
 
@@ -23,7 +24,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from medlens.data import Manifest, ManifestDataset, Record, from_folder
+from medlens.data import Manifest, Record, from_folder
+from medlens.training.data import CachedDataset, preprocess_split
 from medlens.transforms import Augmentation, Preprocessing
 
 DATASETS = Path(
@@ -34,7 +36,7 @@ DATASETS = Path(
 
 
 def images_per_second(
-    dataset: ManifestDataset, workers: int, min_items: int, repeats: int = 3
+    dataset: CachedDataset, workers: int, min_items: int, repeats: int = 3
 ) -> tuple[float, float]:
     """Medians over ``repeats`` of images per wall-clock second and per CPU second of this
     process (the second barely moves when other jobs share the cores; without workers only)."""
@@ -52,20 +54,31 @@ def images_per_second(
     return statistics.median(wall), statistics.median(cpu)
 
 
+def cold_rate(
+    manifest: Manifest, preprocessing: Preprocessing, repeats: int = 3
+) -> tuple[float, float]:
+    """Images per second of ``preprocess_split`` (read + preprocess every image once)."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        inputs, _ = preprocess_split(manifest, preprocessing, "multiclass")
+        wall.append(len(inputs) / (time.perf_counter() - start))
+        cpu.append(len(inputs) / (time.process_time() - start_cpu))
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def measure(name: str, manifest: Manifest, preprocessing: Preprocessing, workers: int) -> None:
-    cold = ManifestDataset(manifest, preprocessing, cache="none")
-    for index in range(min(32, len(cold))):  # warm up: imports, decoder and allocator set-up
-        cold[index]
-    cold_rates = images_per_second(cold, workers, min_items=1)
-    cached = ManifestDataset(manifest, preprocessing, cache="memory")
-    cached.preload()
-    cached_rates = images_per_second(cached, 0, min_items=3000)
-    augmented = ManifestDataset(
-        manifest, preprocessing, cache="memory", augmentation=Augmentation.preset("light")
-    )
-    augmented._cache = cached._cache  # the same preloaded tensors
-    augmented_rates = images_per_second(augmented, 0, min_items=600)
-    cells = [_cell(cold_rates, cpu=workers == 0), _cell(cached_rates), _cell(augmented_rates)]
+    preprocess_split(manifest.with_records(manifest.records[:32]), preprocessing, "multiclass")
+    cold_rates = cold_rate(manifest, preprocessing)  # after a warm-up: imports, decoders
+    inputs, targets = preprocess_split(manifest, preprocessing, "multiclass")
+    cached_rates = images_per_second(CachedDataset(inputs, targets), workers, min_items=3000)
+    light = Augmentation.preset("light")
+    augmented_rates = images_per_second(CachedDataset(inputs, targets, light), workers, 600)
+    cells = [
+        _cell(cold_rates),
+        _cell(cached_rates, workers == 0),
+        _cell(augmented_rates, workers == 0),
+    ]
     print(f"{name:<24} {len(manifest):>6} " + " ".join(cells))
 
 
@@ -76,7 +89,7 @@ def _cell(rates: tuple[float, float], cpu: bool = True) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=600, help="Kermany images to load")
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (cold pass)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (cached passes)")
     args = parser.parse_args()
     torch.set_num_threads(2)
 

@@ -155,9 +155,9 @@ def measure(name: str, fn, size_bytes: int, x1, x32, scorer, gflop: float | None
 
 def untrained_run(name: str, manifest: Path, out: Path) -> Path:
     """A run directory with random weights: for latency only (AUC and accuracy n/a)."""
+    from medlens.card import write_card
     from medlens.data import load_manifest
     from medlens.models import create_model
-    from medlens.card import write_card
     from medlens.training.checkpoint import save_weights
 
     out.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,8 @@ CONCURRENCY = (1, 8, 32)
 def build_run(run_dir: Path, name: str = "resnet18", size: int = 224) -> Path:
     import torch
 
-    from medlens.models import create_model
     from medlens.card import write_card
+    from medlens.models import create_model
     from medlens.training.checkpoint import save_weights
     from medlens.transforms.preprocess import Preprocessing
 

@@ -1,18 +1,16 @@
-"""Datasets: sources -> manifest (patient-grouped splits) -> fingerprint -> torch Dataset.
+"""Datasets: sources -> manifest (patient-grouped splits) -> fingerprint.
 
-Light to import: torch and the readers load only when :class:`ManifestDataset` is used.
+Light to import: no torch. The tensors a task trains on are built from a manifest by the
+task itself (:mod:`medlens.training.data` for classification, :mod:`medlens.segmentation.data`
+for segmentation patches).
 
 Example::
 
-    from medlens.data import prepare_dataset, load_manifest, ManifestDataset
+    from medlens.data import prepare_dataset, load_manifest
     manifest, fingerprint = prepare_dataset("chest_xray/", "data/chest", val_fraction=0.1)
-    train = ManifestDataset(load_manifest("data/chest"), Preprocessing(spatial_size=(224, 224)),
-                            split="train", augmentation=Augmentation.preset("light"))
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from medlens.data.build import build_manifest, open_source, prepare_dataset
 from medlens.data.fingerprint import (
@@ -34,14 +32,10 @@ from medlens.data.sources import (
 )
 from medlens.data.splits import assign_splits, patients_in_several_splits
 
-if TYPE_CHECKING:
-    from medlens.data.dataset import ManifestDataset
-
 __all__ = [
     "DEFAULT_PATIENT_REGEX",
     "MEDMNIST_SETS",
     "Manifest",
-    "ManifestDataset",
     "Record",
     "assign_splits",
     "build_manifest",
@@ -63,11 +57,3 @@ __all__ = [
     "prepare_dataset",
     "save_fingerprint",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ManifestDataset":  # imports torch
-        from medlens.data import dataset
-
-        return getattr(dataset, name)
-    raise AttributeError(f"module 'medlens.data' has no attribute {name!r}")

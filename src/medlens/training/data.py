@@ -85,7 +85,7 @@ def encode_targets(records: Sequence[Record], classes: Sequence[str], task: str)
 
 def load_images(paths: Sequence[str], *, threads: int = 4) -> list[Image]:
     """Read manifest paths (files, or MedMNIST ``file.npz#key/index`` items) in threads."""
-    from medlens.data.dataset import load_record_image
+    from medlens.data import load_record_image
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(load_record_image, paths))
