@@ -88,3 +88,44 @@ def test_mask_folders_need_a_mask_per_image(tmp_path: Path) -> None:
         from_mask_folders(tmp_path)
     with pytest.raises(DatasetError, match="invalid patient regex"):
         from_mask_folders(tmp_path, patient_regex="(")
+
+
+def test_unlabelled_held_out_images_are_reported(tmp_path: Path, caplog) -> None:
+    import logging
+
+    _touch_pairs(tmp_path, "imagesTr", "labelsTr", ["a", "b"])
+    _touch_pairs(tmp_path, "imagesTs", None, ["t1", "t2"])
+    with caplog.at_level(logging.WARNING, logger="medlens.data.pairs"):
+        open_source(tmp_path)
+    assert "2 image(s) without labelsTs/ left out" in caplog.text
+
+
+def test_decathlon_pairing_refuses_orphan_labels_and_channel_files(tmp_path: Path) -> None:
+    _touch_pairs(tmp_path, "imagesTr", "labelsTr", ["a", "b"])
+    (tmp_path / "labelsTr" / "zz.nii.gz").write_bytes(b"")  # a label of no image
+    with pytest.raises(DatasetError, match="1 label file.* have no image.*zz.nii.gz"):
+        open_source(tmp_path)
+    (tmp_path / "labelsTr" / "zz.nii.gz").unlink()
+    (tmp_path / "imagesTr" / "a_0001.nii.gz").write_bytes(b"")  # a second channel of case a
+    with pytest.raises(DatasetError, match="multi-channel"):
+        open_source(tmp_path)
+
+
+def test_mask_folders_refuse_ambiguous_pairs(tmp_path: Path) -> None:
+    root = _eyes(tmp_path / "eyes")
+    PILImage.new("L", (8, 8)).save(root / "masks" / "99_left.png")  # a mask of no image
+    with pytest.raises(DatasetError, match="have no image in images/.*99_left"):
+        from_mask_folders(root)
+    (root / "masks" / "99_left.png").rename(root / "masks" / "00_left.tif")  # 00_left twice
+    with pytest.raises(DatasetError, match="same case"):
+        from_mask_folders(root)
+    (root / "masks" / "00_left.tif").unlink()
+    (root / "labels").mkdir()
+    with pytest.raises(DatasetError, match="both masks/ and labels/"):
+        from_mask_folders(root)
+
+
+def test_half_of_a_pair_is_refused_with_its_parent(tmp_path: Path) -> None:
+    _touch_pairs(tmp_path, "imagesTs", "labelsTs", ["t1"])
+    with pytest.raises(DatasetError, match="half of an image/label pair: pass"):
+        open_source(tmp_path / "imagesTs")

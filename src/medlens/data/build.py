@@ -21,6 +21,8 @@ from medlens.errors import DatasetError
 __all__ = ["build_manifest", "open_source", "prepare_dataset"]
 
 MEDMNIST_PREFIX = "medmnist:"
+#: Folders that are one half of a segmentation layout, not a dataset of their own.
+PAIR_HALVES = ("imagesTr", "labelsTr", "imagesTs", "labelsTs", "images", "masks", "labels")
 
 
 def open_source(
@@ -56,6 +58,9 @@ def open_source(
         return from_decathlon(path)
     if is_mask_folder_layout(path):  # images/ + masks/: segmentation pairs
         return from_mask_folders(path, patient_regex=patient_regex)
+    parent = path.resolve().parent
+    if path.name in PAIR_HALVES and (is_decathlon_layout(parent) or is_mask_folder_layout(parent)):
+        raise DatasetError(f"{path} is half of an image/label pair: pass {parent} instead")
     return from_folder(path, patient_regex=patient_regex, id_salt=id_salt)
 
 

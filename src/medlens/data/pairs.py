@@ -3,18 +3,23 @@
 * :func:`from_decathlon`: the Medical Segmentation Decathlon layout, ``imagesTr/<case>[_0000]``
   with ``labelsTr/<case>`` (unsplit rows), and ``imagesTs/`` with ``labelsTs/`` when the held-out
   labels are there (split ``test``); a folder holding only the ``Ts`` pair is a test set.
-  Unlabelled ``imagesTs/`` are left out (nothing to train or score on).
+  Unlabelled ``imagesTs/`` are left out (nothing to train or score on), with a logged warning.
 * :func:`from_mask_folders`: ``root/images/<name>`` with ``root/masks/<name>`` (or ``labels/``);
   a mask has its image's name with any extension medlens reads.
 
 Patient IDs: the case name (Decathlon), or the patient part of the file name by the same
 regex as class folders (``--patient-regex``), so that e.g. both eyes of one patient stay in
 one split.
+
+Pairing refuses what it cannot pair for sure: a label file without an image, two files of one
+case (``a.png`` + ``a.nii.gz``), several channel files of one Decathlon case (``_0000``,
+``_0001``: multi-channel input is not supported), ``masks/`` and ``labels/`` side by side.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -35,6 +40,8 @@ __all__ = [
     "is_decathlon_layout",
     "is_mask_folder_layout",
 ]
+
+logger = logging.getLogger(__name__)
 
 MASK_FOLDERS = ("masks", "labels")
 _DECATHLON = (("imagesTr", "labelsTr", ""), ("imagesTs", "labelsTs", "test"))
@@ -60,6 +67,9 @@ def from_decathlon(root: str | Path) -> Manifest:
     root = Path(root)
     if (root / "imagesTr").is_dir() and not (root / "labelsTr").is_dir():
         raise DatasetError(f"{root}: a Decathlon dataset needs imagesTr/ and labelsTr/ folders")
+    if (root / "imagesTs").is_dir() and not (root / "labelsTs").is_dir():
+        count = sum(1 for p in (root / "imagesTs").iterdir() if is_image_file(p))
+        logger.warning("%s: %d image(s) without labelsTs/ left out", root / "imagesTs", count)
     records = [
         record
         for images, labels, split in _DECATHLON
@@ -72,16 +82,47 @@ def from_decathlon(root: str | Path) -> Manifest:
 
 
 def _decathlon_pairs(images: Path, labels: Path, split: str) -> list[Record]:
-    records = []
+    records, cases = [], {}
     for image in sorted(images.iterdir()):
         if image.name.startswith(".") or not image.name.endswith(NIFTI_SUFFIXES):
             continue
         case = re.sub(r"_\d{4}$", "", image_stem(image.name))
+        if case in cases:
+            raise DatasetError(
+                f"{image}: case {case} already has image {cases[case]} "
+                "(multi-channel cases are not supported)"
+            )
+        cases[case] = image.name
         label = labels / image.name.replace(image_stem(image.name), case, 1)
         if not label.is_file():
             raise DatasetError(f"{image}: no matching label file {label.name} in {labels.name}/")
         records.append(Record(str(image.resolve()), "", case, split, str(label.resolve())))
+    _refuse_orphans(labels, {image_stem(Path(r.label_path).name) for r in records}, images)
     return records
+
+
+def _refuse_orphans(labels: Path, paired: set[str], images: Path) -> None:
+    """A label file no image points to is a typo or a lost image: say so, do not drop it."""
+    extra = sorted(
+        p.name for p in labels.iterdir() if is_image_file(p) and image_stem(p.name) not in paired
+    )
+    if extra:
+        raise DatasetError(
+            f"{labels}: {len(extra)} label file(s) have no image in {images.name}/, e.g. {extra[0]}"
+        )
+
+
+def _files_by_case(folder: Path) -> dict[str, Path]:
+    """``{stem: file}`` for the image files in ``folder``; two files of one stem are refused."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not is_image_file(path):
+            continue
+        stem = image_stem(path.name)
+        if stem in found:
+            raise DatasetError(f"{folder}: {found[stem].name} and {path.name} are the same case")
+        found[stem] = path
+    return found
 
 
 def _decathlon_classes(path: Path) -> tuple[str, ...]:
@@ -102,18 +143,19 @@ def _decathlon_classes(path: Path) -> tuple[str, ...]:
 def from_mask_folders(root: str | Path, *, patient_regex: str = DEFAULT_PATIENT_REGEX) -> Manifest:
     """Every image in ``root/images`` with its mask (error if one is missing)."""
     root = Path(root)
-    masks_dir = next((root / m for m in MASK_FOLDERS if (root / m).is_dir()), None)
-    if not (root / "images").is_dir() or masks_dir is None:
+    found = [root / m for m in MASK_FOLDERS if (root / m).is_dir()]
+    if not (root / "images").is_dir() or not found:
         raise DatasetError(f"{root}: needs images/ and masks/ (or labels/) folders")
+    if len(found) > 1:
+        raise DatasetError(f"{root}: holds both masks/ and labels/; keep one")
+    masks_dir = found[0]
     try:
         regex = re.compile(patient_regex)
     except re.error as exc:
         raise DatasetError(f"invalid patient regex {patient_regex!r}: {exc}") from None
-    masks = {image_stem(p.name): p for p in sorted(masks_dir.iterdir()) if is_image_file(p)}
+    masks = _files_by_case(masks_dir)
     records = []
-    for image in sorted((root / "images").iterdir()):
-        if not is_image_file(image):
-            continue
+    for image in _files_by_case(root / "images").values():
         mask = masks.get(image_stem(image.name))
         if mask is None:
             raise DatasetError(f"{image}: no mask with the same name in {masks_dir.name}/")
@@ -121,4 +163,5 @@ def from_mask_folders(root: str | Path, *, patient_regex: str = DEFAULT_PATIENT_
         records.append(Record(str(image.resolve()), "", patient, "", str(mask.resolve())))
     if not records:
         raise DatasetError(f"{root / 'images'}: no images found")
+    _refuse_orphans(masks_dir, {image_stem(Path(r.path).name) for r in records}, root / "images")
     return Manifest(tuple(records))
