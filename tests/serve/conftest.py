@@ -123,3 +123,105 @@ def ct_dicom(dicom_testfile: Callable[[str], Path]) -> Path:
 def xray_jpeg(shared_datasets: Path) -> Path:
     folder = shared_datasets / "chest_xray_kermany_224" / "test" / "PNEUMONIA"
     return sorted(folder.glob("*.jpeg"))[0]
+
+
+# --- segmentation ----------------------------------------------------------------------
+
+
+def disk_case(rng: np.random.Generator, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """A grey image with a bright disk, and the disk's mask."""
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx, r = rng.uniform(12, size - 12), rng.uniform(12, size - 12), rng.uniform(5, 9)
+    disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+    image = np.clip(60 + 120 * disk + rng.normal(0, 25, disk.shape), 0, 255).astype(np.uint8)
+    return image, disk
+
+
+@pytest.fixture(scope="session")
+def make_disk() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """``make_disk(rng)``: an image like the 2D segmentation run's, and its disk mask."""
+    return disk_case
+
+
+def _disk_manifest(root: Path, n: int = 32) -> Path:
+    """PNG images with a bright disk and 0/255 masks, as tests/segmentation trains on."""
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rows = ["path,label,patient_id,split,label_path"]
+    for i in range(n):
+        image, disk = disk_case(rng)
+        PILImage.fromarray(image).save(root / "images" / f"case{i:02d}.png")
+        PILImage.fromarray((disk * 255).astype(np.uint8)).save(root / "masks" / f"case{i:02d}.png")
+        split = "train" if i < 20 else "val" if i < 26 else "test"
+        rows.append(f"images/case{i:02d}.png,,case{i:02d},{split},masks/case{i:02d}.png")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+@pytest.fixture(scope="session")
+def seg_run_2d(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 2D segmentation run (U-Net on disks, classes background/disk; ~15 s)."""
+    pytest.importorskip("monai")
+    from medlens.config import parse_config
+    from medlens.tasks.run import train_run
+
+    root = tmp_path_factory.mktemp("seg2d")
+    config = {
+        "data": {"manifest": str(_disk_manifest(root / "data"))},
+        "task": "segmentation",
+        "epochs": 3,
+        "optimizer": {"lr": 0.003},
+        "output_dir": str(root / "run"),
+        "segmentation": {
+            "iterations_per_epoch": 10,
+            "val_every": 3,
+            "plan": {"batch_size": 8},
+            "base_filters": 8,
+            "class_names": ["background", "disk"],
+        },
+    }
+    return train_run(parse_config(config))
+
+
+def write_blobs(root: Path, n: int = 8, shape: tuple[int, int, int] = (24, 28, 20)) -> Path:
+    """A Decathlon folder of NIfTI volumes with a bright sphere (label 1) on noise."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    affine = np.diag([1.0, 1.2, 1.5, 1.0])
+    affine[:3, 3] = [-10.0, 5.0, 30.0]
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    grid = np.indices(shape).astype(float)
+    for i in range(n):
+        centre = [rng.uniform(7, s - 7) for s in shape]
+        sphere = sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)) <= 4.0**2
+        image = (rng.normal(0.0, 0.3, shape) + 2.0 * sphere).astype(np.float32)
+        nib.save(nib.Nifti1Image(image, affine), root / "imagesTr" / f"blob_{i:03d}.nii.gz")
+        labels = sphere.astype(np.uint8)
+        nib.save(nib.Nifti1Image(labels, affine), root / "labelsTr" / f"blob_{i:03d}.nii.gz")
+    return root
+
+
+@pytest.fixture(scope="session")
+def seg_run_3d(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (barely trained) 3D segmentation run on NIfTI blobs (a few seconds)."""
+    pytest.importorskip("monai")
+    from medlens.config import parse_config
+    from medlens.tasks.run import train_run
+
+    root = tmp_path_factory.mktemp("seg3d")
+    config = {
+        "data": {"source": str(write_blobs(root / "Task00_Blobs")), "val_fraction": 0.25},
+        "epochs": 1,
+        "output_dir": str(root / "run"),
+        "segmentation": {
+            "iterations_per_epoch": 2,
+            "plan": {"patch_size": [16, 16, 16], "batch_size": 2},
+            "base_filters": 4,
+        },
+    }
+    return train_run(parse_config(config))

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,15 +29,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def live(make_settings) -> Iterator[tuple[str, object]]:
-    """The real app under uvicorn in a thread, on a free loopback port."""
+@contextmanager
+def serving(settings) -> Iterator[tuple[str, object]]:
+    """The real app under uvicorn in a thread, on ``settings.port`` of the loopback."""
     import uvicorn
 
     from medlens.serve import create_app
 
-    port = free_port()
-    app = create_app(make_settings(port=port))
+    app = create_app(settings)
     app.received = []  # request bodies as they arrived on the wire
 
     async def recording(scope, receive, send):
@@ -47,7 +47,7 @@ def live(make_settings) -> Iterator[tuple[str, object]]:
 
         await app(scope, spy if scope["type"] == "http" else receive, send)
 
-    config = uvicorn.Config(recording, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(recording, host="127.0.0.1", port=settings.port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -56,13 +56,29 @@ def live(make_settings) -> Iterator[tuple[str, object]]:
             break
         time.sleep(0.1)
     assert app.state.service.model.ready
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(30)
+    try:
+        yield f"http://127.0.0.1:{settings.port}", app
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 @pytest.fixture
-def page(live) -> Iterator[object]:
+def live(make_settings) -> Iterator[tuple[str, object]]:
+    """The real app, serving the classifier."""
+    with serving(make_settings(port=free_port())) as served:
+        yield served
+
+
+@pytest.fixture
+def live_seg(make_settings, seg_run_2d: Path) -> Iterator[tuple[str, object]]:
+    """The real app, serving the 2D segmentation run."""
+    with serving(make_settings(port=free_port(), run_dir=seg_run_2d)) as served:
+        yield served
+
+
+@contextmanager
+def browser_page() -> Iterator[object]:
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page()
@@ -71,6 +87,18 @@ def page(live) -> Iterator[object]:
         page.on("pageerror", lambda e: page.problems.append(str(e)))
         yield page
         browser.close()
+
+
+@pytest.fixture
+def page(live) -> Iterator[object]:
+    with browser_page() as page:
+        yield page
+
+
+@pytest.fixture
+def seg_page(live_seg) -> Iterator[object]:
+    with browser_page() as page:
+        yield page
 
 
 def expected_label(run_dir: Path, path: Path) -> str:
@@ -152,3 +180,51 @@ def test_docs_render_offline(page, live) -> None:
     shown = set(paths.all_text_contents())
     assert {"/v1/predict", "/v1/predict/batch", "/v1/model", "/metrics"} <= shown
     assert elsewhere == [] and page.problems == []
+
+
+@pytest.mark.slow
+def test_segmentation_page(seg_page, live_seg, make_disk, tmp_path: Path) -> None:
+    """Mask over the image with an opacity control, a volume table, a NIfTI download."""
+    import nibabel as nib
+    import numpy as np
+    from PIL import Image as PILImage
+
+    page, (base, app) = seg_page, live_seg
+    image, _disk = make_disk(np.random.default_rng(11))
+    path = tmp_path / "DOE_JOHN_knee.png"
+    PILImage.fromarray(image).save(path)
+    page.goto(base)
+    sync_api.expect(page.locator("#model-info")).to_contain_text("version")
+    sync_api.expect(page.locator("#segmentation")).to_be_attached()
+    upload(page, path)
+    assert page.text_content("#label") == "disk"
+    assert page.text_content("#label-title") == "Classes found"
+    sync_api.expect(page.locator("#classification")).to_be_hidden()
+    mask = page.locator("#mask")
+    sync_api.expect(mask).to_be_visible()
+    sync_api.expect(page.locator("#heatmap")).to_be_hidden()
+    sizes = page.evaluate(
+        "[document.querySelector('#preview').naturalWidth,"
+        " document.querySelector('#mask').naturalWidth]"
+    )
+    assert sizes == [48, 48]
+    rows = page.locator("#volumes tr")
+    assert rows.count() == 1 and "disk" in rows.first.text_content()
+    assert "mm²" in page.text_content("#volume-unit")
+    page.locator("#opacity").fill("30")
+    assert mask.evaluate("node => node.style.opacity") == "0.3"
+    page.locator("#show-heatmap").uncheck()
+    sync_api.expect(mask).to_be_hidden()
+    page.locator("#show-heatmap").check()
+    assert page.locator("#download-seg").is_disabled()  # a PNG: no DICOM SEG
+    page.screenshot(path=str(tmp_path / "segmentation-page.png"), full_page=True)
+
+    with page.expect_download() as info:
+        page.click("#download-nifti")
+    assert info.value.suggested_filename == "segmentation.nii.gz"
+    info.value.save_as(tmp_path / "labels.nii.gz")
+    assert nib.load(tmp_path / "labels.nii.gz").shape[:2] == (48, 48)
+    assert "DOE" not in page.content() and b"DOE" not in b"".join(app.received)
+    assert page.problems == []
+    routes = [r.route for r in app.state.service.audit.read()]
+    assert routes == ["/v1/predict", "/v1/predict"]

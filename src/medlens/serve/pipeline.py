@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from medlens.errors import InvalidImageError
-from medlens.io import Image, read_image
+from medlens.io import Image
 from medlens.serve.model import ModelHandle
+from medlens.serve.uploads import read_upload
 
-__all__ = ["Analysis", "analyse", "render_preview"]
+__all__ = ["Analysis", "analyse", "encode_png", "render_preview"]
 
 PREVIEW_MAX_SIDE = 768
 
@@ -44,9 +45,13 @@ def analyse(
     heatmap: bool = False,
     preview: bool = False,
     window: str = "auto",
+    max_bytes: int = 1 << 30,
 ) -> Analysis:
-    """Classify the image in ``path``; optionally render its preview and Grad-CAM heatmap."""
-    image = read_image(path)
+    """Classify the image in ``path``; optionally render its preview and Grad-CAM heatmap.
+
+    ``max_bytes``: the most a zip of a DICOM series may unpack to.
+    """
+    image = read_upload(path, max_bytes)
     pred = model.predictor.predict([image])[0]
     probabilities = {str(k): float(v) for k, v in dict(pred.probabilities).items()}
     preview_png, size = render_preview(image, window) if (preview or heatmap) else (None, None)
@@ -63,19 +68,25 @@ def analyse(
     )
 
 
-def preview_image(path: Path, window: str) -> bytes:
-    """Only the windowed preview PNG of the image in ``path``."""
-    return render_preview(read_image(path), window)[0]
+def preview_image(
+    path: Path, window: str, index: int | None = None, max_bytes: int = 1 << 30
+) -> bytes:
+    """Only the windowed preview PNG of the image in ``path`` (slice ``index`` of a volume)."""
+    return render_preview(read_upload(path, max_bytes), window, index)[0]
 
 
 # --- rendering ------------------------------------------------------------------------
 
 
-def _display(image: Image, window: str) -> np.ndarray:
-    """The middle plane as display values 0..255 (8-bit grey shown as stored under 'auto')."""
+def _display(image: Image, window: str, index: int | None = None) -> np.ndarray:
+    """Plane ``index`` (default: the middle one) as display values 0..255 (8-bit grey shown
+    as stored under 'auto')."""
     array = np.asarray(image.array)
     if image.ndim == 3:
-        array = array[array.shape[0] // 2]
+        index = array.shape[0] // 2 if index is None else index
+        if not 0 <= index < array.shape[0]:
+            raise InvalidImageError(f"no slice {index}: the volume has {array.shape[0]}")
+        array = array[index]
         image = image.with_array(array, spacing=image.spacing[1:])
     if array.dtype == np.uint8 and window.strip().lower() == "auto":
         return array
@@ -84,16 +95,19 @@ def _display(image: Image, window: str) -> np.ndarray:
     return (display_array(image, window) * 255.0 + 0.5).astype(np.uint8)
 
 
-def render_preview(image: Image, window: str = "auto") -> tuple[bytes, tuple[int, int]]:
-    """A PNG of the image (middle slice of a volume), at most 768 px a side; and its size."""
+def render_preview(
+    image: Image, window: str = "auto", index: int | None = None
+) -> tuple[bytes, tuple[int, int]]:
+    """A PNG of the image (slice ``index`` of a volume, default the middle one), at most
+    768 px a side; and its size."""
     from PIL import Image as PILImage
 
-    pixels = _display(image, window)
+    pixels = _display(image, window, index)
     if pixels.ndim == 3 and pixels.shape[-1] not in (3, 4):
         raise InvalidImageError(f"cannot display an image with {pixels.shape[-1]} channels")
     pil = PILImage.fromarray(np.ascontiguousarray(pixels))
     pil.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
-    return _png(pil), (pil.height, pil.width)
+    return encode_png(pil), (pil.height, pil.width)
 
 
 def render_heatmap(
@@ -110,10 +124,10 @@ def render_heatmap(
     resized = np.asarray(PILImage.fromarray(cam).resize((size[1], size[0]), bilinear))
     rgba = colormaps["turbo"](resized, bytes=True)
     rgba[..., 3] = (np.clip(resized, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return _png(PILImage.fromarray(rgba))
+    return encode_png(PILImage.fromarray(rgba))
 
 
-def _png(pil: Any) -> bytes:
+def encode_png(pil: Any) -> bytes:
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG", optimize=False, compress_level=3)
     return buffer.getvalue()

@@ -33,7 +33,19 @@ from medlens.serve.schemas import (
     PredictionOut,
     PredictParams,
     ReadyOut,
+    SegmentationOut,
+    SegmentationSummary,
 )
+from medlens.serve.segment import (
+    FILE_NAMES,
+    MEDIA_TYPES,
+    SegAnalysis,
+    check_download,
+    is_segmentation,
+    segment_upload,
+    write_download,
+)
+from medlens.serve.uploads import open_upload
 
 log = logging.getLogger("medlens.serve")
 router = APIRouter()
@@ -48,10 +60,17 @@ ACCEPTED_TYPES = frozenset(
         "application/gzip",
         "application/x-gzip",
         "application/x-nifti",
+        "application/zip",  # a zip of one DICOM series
+        "application/x-zip-compressed",
         "",
     }
 )
-KEPT_SUFFIXES = (".nii.gz", ".nii", ".dcm", ".dicom", ".png", ".jpg", ".jpeg")
+KEPT_SUFFIXES = (".nii.gz", ".nii", ".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".zip")
+SEGMENTATION_ONLY = "format=nifti and format=dicom-seg are for segmentation models"
+NO_SEG_HEATMAP = "Grad-CAM heatmaps are not available for segmentation models"
+NO_SEG_BATCH = (
+    "batch prediction is not available for segmentation models: send each image to POST /v1/predict"
+)
 CHUNK = 1 << 20
 
 
@@ -109,21 +128,53 @@ def model_card(request: Request) -> ModelCardOut:
         classes=[str(c) for c in card.get("classes", [])],
         threshold=card.get("threshold"),
         intended_use=card.get("intended_use"),
+        segmentation=_segmentation_summary(card),
         card=card,
+    )
+
+
+def _segmentation_summary(card: dict[str, Any]) -> SegmentationSummary | None:
+    section = card.get("segmentation")
+    if not isinstance(section, dict) or not isinstance(section.get("plan"), dict):
+        return None
+    plan = section["plan"]
+    return SegmentationSummary(
+        spatial_dims=plan["spatial_dims"],
+        label_values=section.get("label_values", []),
+        patch_size=plan["patch_size"],
+        target_spacing=plan["target_spacing"],
+        normalization=plan.get("normalization", "zscore"),
+        volume_unit="mm3" if plan["spatial_dims"] == 3 else "mm2",
     )
 
 
 # --- prediction ------------------------------------------------------------------------
 
-UploadParam = Annotated[UploadFile, File(description="DICOM, NIfTI, PNG or JPEG file.")]
+UploadParam = Annotated[
+    UploadFile, File(description="DICOM, NIfTI, PNG or JPEG file, or a zip of one DICOM series.")
+]
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {media: {} for media in MEDIA_TYPES.values()}}
+}
 
 
-@router.post("/v1/predict", response_model=PredictionOut, tags=["predict"])
+@router.post(
+    "/v1/predict",
+    response_model=PredictionOut | SegmentationOut,
+    tags=["predict"],
+    responses=FILE_RESPONSES,
+)
 async def predict(
     request: Request, file: UploadParam, params: Annotated[PredictParams, Query()]
-) -> PredictionOut:
-    """Classify one image; optionally add its preview and Grad-CAM heatmap."""
+) -> Any:
+    """Classify one image (optionally with its preview and Grad-CAM heatmap), or, for a
+    segmentation model, segment it: classes found, volumes, preview with the mask overlay;
+    with ``format=nifti|dicom-seg`` the label map file instead of JSON."""
     model = _ready_model(request)
+    if is_segmentation(model.predictor):
+        return await _segment(request, file, params)
+    if params.format != "json":
+        raise ApiError(400, "not_available", SEGMENTATION_ONLY)
     (result,) = await _run_uploads(request, [file], params)
     return PredictionOut(
         **_result_fields(result),
@@ -143,6 +194,8 @@ async def predict_batch(
 ) -> BatchOut:
     """Classify several images in one request (all or nothing)."""
     model = _ready_model(request)
+    if is_segmentation(model.predictor):
+        raise ApiError(400, "not_available", NO_SEG_BATCH)
     limit = _state(request).settings.max_batch_files
     if len(files) > limit:
         raise ApiError(413, "too_many_files", f"at most {limit} files per batch")
@@ -166,12 +219,17 @@ async def preview(
     request: Request,
     file: UploadParam,
     window: Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z0-9_.,:\-]+$")] = "auto",
+    index: Annotated[
+        int | None, Query(alias="slice", ge=0, description="Volumes: the slice to show.")
+    ] = None,
 ) -> Response:
-    """A PNG of the image through a display window (preset name, 'auto' or 'center,width')."""
+    """A PNG of the image through a display window (preset name, 'auto' or 'center,width');
+    of a volume, the middle slice or ``slice``."""
     _ready_model(request)
+    limit = _state(request).settings.max_upload_bytes
     with tempfile.TemporaryDirectory(prefix="medlens-upload-") as tmp:
         path, _sha = await _save_upload(request, file, Path(tmp), None)
-        png = await _in_gate(request, lambda: preview_image(path, window), Path(tmp))
+        png = await _in_gate(request, lambda: preview_image(path, window, index, limit), Path(tmp))
     return Response(png, media_type="image/png")
 
 
@@ -226,6 +284,7 @@ async def _run_uploads(
                     heatmap=params.heatmap,
                     preview=params.preview,
                     window=params.window,
+                    max_bytes=state.settings.max_upload_bytes,
                 )
                 state.metrics.inference_latency.labels(engine=a.engine).observe(
                     time.perf_counter() - start
@@ -237,6 +296,59 @@ async def _run_uploads(
     for item, a in zip(items, analyses, strict=True):
         item.update(label=a.label, probability=a.probabilities.get(a.label), engine=a.engine)
     return [(sha, a) for (_p, sha), a in zip(saved, analyses, strict=True)]
+
+
+async def _segment(request: Request, file: UploadFile, params: PredictParams) -> Any:
+    """``POST /v1/predict`` on a segmentation model: JSON, or the label map as a file."""
+    if params.heatmap:
+        raise ApiError(400, "not_available", NO_SEG_HEATMAP)
+    state, fmt = _state(request), params.format
+    item: dict[str, Any] = {"item": None}
+    request.state.audit_items = [item]
+    with tempfile.TemporaryDirectory(prefix="medlens-upload-") as tmp:
+        path, item["input_sha256"] = await _save_upload(request, file, Path(tmp), None)
+
+        def job() -> tuple[SegAnalysis, bytes | None]:
+            start = time.perf_counter()
+            upload = open_upload(path, state.settings.max_upload_bytes)
+            check_download(upload, fmt)
+            predictor = state.model.predictor
+            a = segment_upload(
+                predictor, upload, preview=params.preview and fmt == "json", window=params.window
+            )
+            latency = time.perf_counter() - start
+            state.metrics.inference_latency.labels(engine=a.engine).observe(latency)
+            return a, None if fmt == "json" else write_download(predictor, upload, a.labels, fmt)
+
+        a, data = await _in_gate(request, job, Path(tmp))
+    item.update(label=a.label[:128], probability=None, engine=a.engine)
+    if data is not None:
+        disposition = f'attachment; filename="{FILE_NAMES[fmt]}"'
+        return Response(
+            data, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition}
+        )
+    return _segmentation_out(request, item["input_sha256"], a)
+
+
+def _segmentation_out(request: Request, sha: str, a: SegAnalysis) -> SegmentationOut:
+    model = _state(request).model
+    return SegmentationOut(
+        label=a.label,
+        classes_found=a.found,
+        volumes=a.volumes,
+        volume_unit=a.volume_unit,  # type: ignore[arg-type]
+        colours=a.colours,
+        input_sha256=sha,
+        image=ImageInfo(modality=a.modality, shape=list(a.shape)),
+        spacing=list(a.spacing),
+        slice_index=a.slice_index,
+        request_id=request.state.request_id,
+        model_name=model.name,
+        model_version=model.version,
+        engine=a.engine,
+        preview_png=b64(a.preview_png),
+        overlay_png=b64(a.overlay_png),
+    )
 
 
 async def _in_gate(request: Request, job: Callable[[], T], tmp: Path, scale: int = 1) -> T:

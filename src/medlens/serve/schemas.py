@@ -15,6 +15,8 @@ __all__ = [
     "PredictionOut",
     "PredictParams",
     "ReadyOut",
+    "SegmentationOut",
+    "SegmentationSummary",
 ]
 
 WindowName = str
@@ -33,6 +35,12 @@ class PredictParams(BaseModel):
         pattern=r"^[A-Za-z0-9_.,:\-]+$",
         description="Display window for the preview: a preset (lung, bone, soft, brain), "
         "'auto', or 'center,width'.",
+    )
+    format: Literal["json", "nifti", "dicom-seg"] = Field(
+        "json",
+        description="Segmentation models only: 'nifti' answers the label map as a .nii.gz "
+        "file on the input's grid, 'dicom-seg' as DICOM SEG (DICOM uploads only) instead "
+        "of JSON.",
     )
 
 
@@ -67,6 +75,35 @@ class PredictionOut(_Result):
     )
 
 
+class SegmentationOut(BaseModel):
+    """Response of ``POST /v1/predict`` for a segmentation model."""
+
+    task: Literal["segmentation"] = "segmentation"
+    label: str = Field(description="The foreground classes found, '|'-joined ('' if none).")
+    classes_found: list[str] = Field(description="The foreground classes found.")
+    volumes: dict[str, float] = Field(
+        description="Volume of each foreground class (mm³; mm² for a 2D image)."
+    )
+    volume_unit: Literal["mm3", "mm2"]
+    colours: dict[str, str] = Field(description="Overlay colour of each class (#rrggbb).")
+    input_sha256: str = Field(description="SHA-256 of the uploaded file.")
+    image: ImageInfo
+    spacing: list[float] = Field(description="Pixel/voxel spacing in mm, array order.")
+    slice_index: int | None = Field(
+        None, description="Volumes: the slice (first array axis) shown, the most foreground."
+    )
+    request_id: str
+    model_name: str
+    model_version: str
+    engine: str = Field(description="Inference engine: 'torch' or 'onnx'.")
+    preview_png: str | None = Field(None, description="Base64 PNG preview (on request).")
+    overlay_png: str | None = Field(
+        None,
+        description="Base64 RGBA PNG of the mask, the preview's size: class colours, "
+        "transparent background; draw it over the preview (with the preview).",
+    )
+
+
 class BatchItemOut(_Result):
     index: int = Field(description="Position of the file in the request.")
 
@@ -81,6 +118,17 @@ class BatchOut(BaseModel):
     results: list[BatchItemOut]
 
 
+class SegmentationSummary(BaseModel):
+    """What a segmentation model takes and gives (from its plan)."""
+
+    spatial_dims: int
+    label_values: list[int] = Field(description="Label value of each class, background first.")
+    patch_size: list[int]
+    target_spacing: list[float] = Field(description="Spacing the model sees (mm, array order).")
+    normalization: str
+    volume_unit: Literal["mm3", "mm2"]
+
+
 class ModelCardOut(BaseModel):
     """Response of ``GET /v1/model``: who the model is and what it is for."""
 
@@ -93,6 +141,9 @@ class ModelCardOut(BaseModel):
     classes: list[str] = Field(default_factory=list)
     threshold: float | list[float] | None = None
     intended_use: str | None = Field(None, description="From model.json, when it says.")
+    segmentation: SegmentationSummary | None = Field(
+        None, description="Segmentation models: the plan the model was trained with."
+    )
     card: dict[str, Any] = Field(description="The full model.json.")
 
 

@@ -1,4 +1,5 @@
-// medlens web page: upload a study, show the prediction, its probabilities and Grad-CAM.
+// medlens web page: upload a study, show the prediction, its probabilities and Grad-CAM;
+// for a segmentation model, the mask over the image, the class volumes and downloads.
 // Plain JavaScript, no build step, no external resources; images never leave the page
 // except to this service, and the session history keeps no image, only results.
 "use strict";
@@ -6,6 +7,8 @@
 const $ = (id) => document.getElementById(id);
 const HISTORY_KEY = "medlens-history";
 let currentFile = null;
+let currentResult = null;
+let segmentationModel = false;
 
 function authHeaders() {
   const token = $("token").value.trim() || sessionStorage.getItem("medlens-token") || "";
@@ -34,6 +37,7 @@ async function loadModel() {
     return;
   }
   const card = await response.json();
+  setMode(card.task === "segmentation");
   $("model-info").textContent =
     "Model: " + card.name + " (" + (card.architecture || "?") + "), version " + card.version +
     ", engine " + card.engine;
@@ -41,10 +45,22 @@ async function loadModel() {
     "Intended use: " + (card.intended_use || "not stated in the model card.");
 }
 
+function setMode(segmentation) {
+  // one page for both kinds of model: the classifier's parts or the segmenter's
+  segmentationModel = segmentation;
+  $("classification").hidden = segmentation;
+  $("segmentation").hidden = !segmentation;
+  $("label-title").textContent = segmentation ? "Classes found" : "Predicted class";
+  $("show-label").textContent = segmentation ? "Show mask overlay" : "Show Grad-CAM overlay";
+  $("caption").textContent = segmentation
+    ? "The model's mask, one colour per class; check it against the image."
+    : "Grad-CAM shows where the model looked; it is not a segmentation.";
+}
+
 function neutralName(name) {
   // the server only needs the extension; a file name can identify a patient
   const lower = name.toLowerCase();
-  const ext = [".nii.gz", ".nii", ".dcm", ".dicom", ".png", ".jpg", ".jpeg"]
+  const ext = [".nii.gz", ".nii", ".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".zip"]
     .find((e) => lower.endsWith(e));
   return "upload" + (ext || "");
 }
@@ -59,8 +75,9 @@ async function analyse(file) {
   currentFile = file;
   setStatus("Analysing…");
   const windowName = encodeURIComponent($("window").value);
+  const extra = segmentationModel ? "" : "heatmap=true&";
   const response = await upload(
-    "/v1/predict?heatmap=true&preview=true&window=" + windowName, file);
+    "/v1/predict?" + extra + "preview=true&window=" + windowName, file);
   if (!response.ok) {
     setStatus("Could not analyse this file: " + (await errorText(response)), true);
     return;
@@ -72,16 +89,78 @@ async function analyse(file) {
 }
 
 function showResult(result) {
+  currentResult = result;
   $("result").hidden = false;
-  $("label").textContent = result.label || "(none)";
+  $("label").textContent = shownLabel(result);
   $("preview").src = "data:image/png;base64," + result.preview_png;
+  $("heatmap").removeAttribute("src");
+  $("mask").removeAttribute("src");
   if (result.heatmap_png) {
     $("heatmap").src = "data:image/png;base64," + result.heatmap_png;
+  }
+  if (result.overlay_png) {
+    $("mask").src = "data:image/png;base64," + result.overlay_png;
   }
   updateOverlay();
   $("request-id").textContent = result.request_id;
   $("sha").textContent = result.input_sha256;
-  drawBars(result);
+  if (result.task === "segmentation") {
+    drawVolumes(result);
+  } else {
+    drawBars(result);
+  }
+}
+
+function shownLabel(result) {
+  if (result.task !== "segmentation") return result.label || "(none)";
+  return result.label ? result.label.split("|").join(", ") : "(none)";
+}
+
+function drawVolumes(result) {
+  const unit = result.volume_unit === "mm2" ? "mm²" : "mm³";
+  $("volume-unit").textContent = (result.volume_unit === "mm2" ? "Area" : "Volume") + " (" + unit + ")";
+  const body = $("volumes");
+  body.replaceChildren();
+  for (const [name, volume] of Object.entries(result.volumes)) {
+    const row = document.createElement("tr");
+    if (!(volume > 0)) row.classList.add("absent");
+    const cls = document.createElement("td");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = result.colours[name] || "transparent";
+    swatch.setAttribute("aria-hidden", "true");
+    cls.append(swatch, document.createTextNode(name + (volume > 0 ? "" : " (not found)")));
+    const value = document.createElement("td");
+    value.className = "number";
+    value.textContent = volume.toLocaleString(undefined, { maximumFractionDigits: 1 });
+    row.append(cls, value);
+    body.append(row);
+  }
+  const shape = result.image.shape;
+  $("slice-note").textContent = result.slice_index == null
+    ? ""
+    : "Showing slice " + (result.slice_index + 1) + " of " + shape[0] + " (the one with the most foreground).";
+  const name = currentFile ? currentFile.name.toLowerCase() : "";
+  $("download-seg").disabled = ![".dcm", ".dicom", ".zip"].some((e) => name.endsWith(e));
+}
+
+async function download(format, fileName) {
+  if (!currentFile) return;
+  setStatus("Preparing the download…");
+  const response = await upload("/v1/predict?format=" + format, currentFile);
+  if (!response.ok) {
+    setStatus("Could not prepare the download: " + (await errorText(response)), true);
+    return;
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = fileName;  // a neutral name: never the uploaded file's
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  setStatus("Downloaded " + fileName + ".");
 }
 
 function thresholdFor(result, index, name) {
@@ -137,18 +216,21 @@ function drawBars(result) {
 }
 
 function updateOverlay() {
-  const show = $("show-heatmap").checked && $("heatmap").getAttribute("src");
-  $("heatmap").hidden = !show;
   const value = Number($("opacity").value);
-  $("heatmap").style.opacity = String(value / 100);
+  for (const id of ["heatmap", "mask"]) {
+    $(id).hidden = !($("show-heatmap").checked && $(id).getAttribute("src"));
+    $(id).style.opacity = String(value / 100);
+  }
   $("opacity-value").textContent = value + "%";
 }
 
 async function rewindow() {
   if (!currentFile) return;
   setStatus("Applying window…");
+  const index = currentResult && currentResult.slice_index != null
+    ? "&slice=" + currentResult.slice_index : "";  // the slice the mask is drawn on
   const response = await upload(
-    "/v1/preview?window=" + encodeURIComponent($("window").value), currentFile);
+    "/v1/preview?window=" + encodeURIComponent($("window").value) + index, currentFile);
   if (!response.ok) {
     setStatus("Could not apply the window: " + (await errorText(response)), true);
     return;
@@ -169,10 +251,10 @@ function history() {
 
 function remember(result) {
   // results only (no file name, no image): the name of a file can identify a patient
-  const top = result.probabilities[result.label];
+  const top = result.probabilities ? result.probabilities[result.label] : null;
   const entry = {
     time: new Date().toLocaleTimeString(),
-    label: result.label,
+    label: shownLabel(result),
     probability: top == null ? null : top,
     sha: result.input_sha256.slice(0, 12),
     model: result.model_version,
@@ -211,6 +293,8 @@ function setup() {
   $("window").addEventListener("change", rewindow);
   $("show-heatmap").addEventListener("change", updateOverlay);
   $("opacity").addEventListener("input", updateOverlay);
+  $("download-nifti").addEventListener("click", () => download("nifti", "segmentation.nii.gz"));
+  $("download-seg").addEventListener("click", () => download("dicom-seg", "segmentation.dcm"));
   $("token").addEventListener("change", loadModel);
   drawHistory();
   loadModel();
