@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medlens.config import Task
-from medlens.errors import ConfigError
+from medlens.errors import ConfigError, ModelError
 from medlens.training.callbacks import CallbackBase
 
 __all__ = ["DistillationLoss", "distill_run"]
@@ -125,8 +125,14 @@ def distill_run(
     from medlens.inference import Predictor
     from medlens.models import model_info
     from medlens.tasks.run import train_run
+    from medlens.training.card import read_card
 
     teacher_run, out_dir = Path(teacher_run), Path(out_dir)
+    if read_card(teacher_run).family == "segmentation":
+        raise ModelError(
+            f"{teacher_run}: distillation is for classifiers; a segmentation run cannot be "
+            "distilled (prune it, or train a U-Net with fewer segmentation.base_filters)"
+        )
     model_info(student)  # unknown names fail before any work
     teacher = Predictor.from_run(teacher_run, engine="torch")
     changes: dict[str, Any] = {"name": student, "pretrained": "imagenet" if pretrained else False}
