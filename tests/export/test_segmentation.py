@@ -123,10 +123,35 @@ def test_int8_within_tolerance_is_written_from_training_patches(seg_copy: Path) 
 
 
 @pytest.mark.slow
-def test_prune_and_distill_refuse_or_handle_segmentation(hippo_run: Path, tmp_path) -> None:
+def test_prune_cli_prunes_the_unet_but_not_its_output_block(hippo_run: Path, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from medlens.cli import app
+    from medlens.export.prune import sparsity
+
+    out = tmp_path / "pruned"
+    args = ["prune", str(hippo_run), "--sparsity", "0.5", "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "mean Dice" in result.output and "volumes" in result.output
+
+    model = Predictor.from_run(out, engine="torch").model
+    assert sparsity(model) == pytest.approx(0.5, abs=0.01)  # kept through the fine-tune
+    head = model.output_block.conv.conv.weight
+    assert int((head == 0).sum()) == 0
+    source, pruned = json.loads((out / "compression.json").read_text())["reports"].values()
+    assert pruned["nonzero_parameters"] < 0.6 * source["nonzero_parameters"]
+    assert source["dice"] is not None and pruned["dice"] is not None
+    assert source["split"] == "test" and source["images"] == 1
+    card, plan = (json.loads((d / "model.json").read_text()) for d in (out, hippo_run))
+    assert card["segmentation"]["plan"] == plan["segmentation"]["plan"]  # the same network
+
+
+@pytest.mark.slow
+def test_distill_refuses_a_segmentation_run(hippo_run: Path, tmp_path) -> None:
     from medlens.errors import ModelError
     from medlens.export.distill import distill_run
 
-    with pytest.raises(ModelError, match="segmentation"):
+    with pytest.raises(ModelError, match="segmentation run cannot be distilled"):
         distill_run(hippo_run, tmp_path / "student")
     assert not (tmp_path / "student").exists()

@@ -152,13 +152,15 @@ class SegmentationCheck:
         self.plan = predictor.plan
         manifest = _manifest(source)
         self.source = source
-        records, self.split = _first_split(manifest, splits, source)
-        self.records = _sample(records, max_verify or MAX_VERIFY_VOLUMES, seed)
+        records, self.split = first_split(manifest, splits, source)
+        self.records = sample_records(records, max_verify or MAX_VERIFY_VOLUMES, seed)
         self.calibration: torch.Tensor | None = None
         if int8:
-            train, _ = _first_split(manifest, ("train", ""), source)
+            train, _ = first_split(manifest, ("train", ""), source)
             limit = max_calibration or MAX_CALIBRATION_PATCHES
-            self.calibration = self._patches(_sample(train, CALIBRATION_CASES, seed), limit, seed)
+            self.calibration = self._patches(
+                sample_records(train, CALIBRATION_CASES, seed), limit, seed
+            )
         channels = int(predictor.card.preprocessing.get("channels") or 1)
         self.input_shape = ["batch", channels, *self.plan.patch_size]
         self.example = torch.zeros(2, channels, *self.plan.patch_size)
@@ -227,7 +229,7 @@ def _manifest(source: str | Path) -> Any:
     return manifest
 
 
-def _first_split(manifest: Any, splits: tuple[str, ...], source: Any) -> tuple[list[Any], str]:
+def first_split(manifest: Any, splits: tuple[str, ...], source: Any) -> tuple[list[Any], str]:
     for split in splits:
         records = list(manifest.split(split))
         if records:
@@ -235,5 +237,5 @@ def _first_split(manifest: Any, splits: tuple[str, ...], source: Any) -> tuple[l
     raise ExportError(f"{source}: no cases in split(s) {list(splits)}")
 
 
-def _sample(records: list[Any], limit: int, seed: int) -> list[Any]:
+def sample_records(records: list[Any], limit: int, seed: int) -> list[Any]:
     return random.Random(seed).sample(records, limit) if len(records) > limit else records
