@@ -125,16 +125,15 @@ def distill_run(
     from medlens.inference import Predictor
     from medlens.models import model_info
     from medlens.tasks.run import train_run
-    from medlens.training.card import read_card
 
     teacher_run, out_dir = Path(teacher_run), Path(out_dir)
     model_info(student)  # unknown names fail before any work
-    if read_card(teacher_run).family == "segmentation":
+    teacher = Predictor.from_run(teacher_run, engine="torch")
+    if teacher.card.family == "segmentation":
         raise ModelError(
             f"{teacher_run}: distillation is for classifiers; a segmentation run cannot be "
             "distilled (prune it, or train a U-Net with fewer segmentation.base_filters)"
         )
-    teacher = Predictor.from_run(teacher_run, engine="torch")
     changes: dict[str, Any] = {"name": student, "pretrained": "imagenet" if pretrained else False}
     changes["options"] = {}  # the teacher's model-specific options are not the student's
     config = derived_config(teacher_run, out_dir, teacher.card, epochs=epochs, model=changes)
