@@ -57,17 +57,24 @@ def print_comparison(path: Path) -> None:
 
     reports = json.loads(path.read_text())["reports"]
     first = next(iter(reports.values()))
-    table = Table(title=f"on the {first['split']} split ({first['images']} images)")
-    for column in COLUMNS:
+    segmentation = first.get("dice") is not None
+    kind = "volumes" if segmentation else "images"
+    table = Table(title=f"on the {first['split']} split ({first['images']} {kind})")
+    columns = (*COLUMNS[:-2], "mean Dice") if segmentation else COLUMNS
+    for column in columns:
         table.add_column(column)
     for name, r in reports.items():
+        figures = [_num(r["dice"])] if segmentation else [_num(r["auc"]), _num(r["accuracy"])]
         table.add_row(
             name,
             r["architecture"],
             f"{r['nonzero_parameters']:,} / {r['parameters']:,}",
             f"{r['weights_zip_bytes'] / 1e6:.2f}",
             "n/a" if r["ms_per_image"] is None else f"{r['ms_per_image']:.1f}",
-            "n/a" if r["auc"] is None else f"{r['auc']:.4f}",
-            f"{r['accuracy']:.4f}",
+            *figures,
         )
     console.print(table)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -11,7 +11,8 @@ Building blocks:
 * :func:`export_onnx` / :class:`OnnxModel`: ONNX (dynamo exporter, dynamic batch) and ONNX
   Runtime behind the model's own call (tensor in, logits out).
 * :func:`quantize_static_int8` / :func:`quantize_dynamic_int8`: int8 with ONNX Runtime.
-* :func:`verify`: logits difference (fp32), label agreement and AUC change (int8).
+* :func:`verify`: logits difference (fp32), label agreement and AUC change (int8);
+  segmenters: :mod:`medlens.export.segmentation` (sliding windows, Dice agreement).
 * :func:`prune_model`, :func:`sparsity`, :class:`DistillationLoss`, :func:`model_report`.
 """
 

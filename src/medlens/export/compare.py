@@ -25,7 +25,12 @@ __all__ = ["ModelReport", "count_parameters", "model_report", "write_comparison"
 
 @dataclass(frozen=True)
 class ModelReport:
-    """One run's figures. ``auc``/``accuracy`` on ``split``; ``ms_per_image`` at batch 1."""
+    """One run's figures. ``auc``/``accuracy`` on ``split``; ``ms_per_image`` at batch 1.
+
+    A segmentation run: ``images`` counts volumes, ``dice`` is the mean foreground Dice
+    (sliding windows, preprocessed grid), ``auc``/``accuracy`` are None and
+    ``ms_per_image`` is one patch of the plan's size.
+    """
 
     run: str
     architecture: str
@@ -36,8 +41,9 @@ class ModelReport:
     split: str
     images: int
     auc: float | None
-    accuracy: float
+    accuracy: float | None
     ms_per_image: float | None
+    dice: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +74,8 @@ def model_report(
 
     run_dir = Path(run_dir)
     predictor = Predictor.from_run(run_dir, engine="torch")
+    if predictor.card.family == "segmentation":
+        return _segmentation_report(run_dir, predictor, split, max_images, timing, seed)
     model, card = predictor.model, predictor.card
     x, y, used = split_tensors(
         run_dir / "manifest.csv", predictor, (split, "val"), max_images, seed
@@ -90,6 +98,38 @@ def model_report(
         auc=auc_or_none(y.numpy(), probs, card.task),
         accuracy=float(np.mean(predicted == truth)),
         ms_per_image=_ms_per_image(model, x[:1]) if timing else None,
+    )
+
+
+def _segmentation_report(
+    run_dir: Path, predictor: Any, split: str, max_images: int, timing: bool, seed: int
+) -> ModelReport:
+    from medlens.data import load_manifest
+    from medlens.export.segmentation import first_split, sample_records
+    from medlens.segmentation.data import load_cases
+    from medlens.tasks.segmentation import validation_dice
+
+    model, plan = predictor.model.cpu().eval(), predictor.plan
+    source = run_dir / "manifest.csv"
+    records, used = first_split(load_manifest(source), (split, "val"), source)
+    records = sample_records(records, max_images, seed)
+    cases = load_cases(records, predictor.preprocessing, predictor.label_values)
+    total, nonzero = count_parameters(model)
+    weights = run_dir / "model.safetensors"
+    patch = torch.zeros(1, int(cases[0].image.shape[0]), *plan.patch_size)
+    return ModelReport(
+        run=str(run_dir),
+        architecture=predictor.card.architecture,
+        parameters=total,
+        nonzero_parameters=nonzero,
+        weights_bytes=weights.stat().st_size,
+        weights_zip_bytes=_deflated_size(weights),
+        split=used,
+        images=len(cases),
+        auc=None,
+        accuracy=None,
+        ms_per_image=_ms_per_image(model, patch) if timing else None,
+        dice=validation_dice(model, cases, plan, overlap=predictor.overlap),
     )
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medlens.config import Task
-from medlens.errors import ConfigError
+from medlens.errors import ConfigError, ModelError
 from medlens.training.callbacks import CallbackBase
 
 __all__ = ["DistillationLoss", "distill_run"]
@@ -129,6 +129,11 @@ def distill_run(
     teacher_run, out_dir = Path(teacher_run), Path(out_dir)
     model_info(student)  # unknown names fail before any work
     teacher = Predictor.from_run(teacher_run, engine="torch")
+    if teacher.card.family == "segmentation":
+        raise ModelError(
+            f"{teacher_run}: distillation is for classifiers; a segmentation run cannot be "
+            "distilled (prune it, or train a U-Net with fewer segmentation.base_filters)"
+        )
     changes: dict[str, Any] = {"name": student, "pretrained": "imagenet" if pretrained else False}
     changes["options"] = {}  # the teacher's model-specific options are not the student's
     config = derived_config(teacher_run, out_dir, teacher.card, epochs=epochs, model=changes)

@@ -2,8 +2,9 @@
 
 Unstructured: the smallest-|w| weights over all convolutions and linear layers together
 (global L1). Structured: whole output channels of each convolution with the smallest
-L2 norm (``ln_structured``). The classifier is never pruned. Pruning is made
-permanent at once (plain weight tensors with zeros); the fine-tune keeps the zeros by
+L2 norm (``ln_structured``). The classifier (a U-Net's output block) is never pruned.
+Pruning is made permanent at once (plain weight tensors with zeros); the fine-tune, through
+the same ``train_run`` for classifiers and segmentation U-Nets, keeps the zeros by
 re-applying the masks after every optimiser step. Tensors stay dense: unstructured
 sparsity shrinks the compressed file, not the latency of dense CPU kernels.
 """
@@ -34,14 +35,19 @@ def prunable_layers(model: nn.Module, *, structured: bool = False) -> Iterator[n
     global sparsity, a constant output), and it holds a negligible share of the weights.
     """
     head = _classifier(model)
+    kept = {id(m) for m in head.modules()} if head is not None else set()
     kinds = PRUNABLE[:3] if structured else PRUNABLE
-    return (m for m in model.modules() if isinstance(m, kinds) and m is not head)
+    return (m for m in model.modules() if isinstance(m, kinds) and id(m) not in kept)
 
 
 def _classifier(model: nn.Module) -> nn.Module | None:
+    """The classifier, or a segmentation U-Net's output block (its 1x1 convolution)."""
     get = getattr(model, "get_classifier", None)
     if callable(get):
         return get()
+    output_block = getattr(model, "output_block", None)  # MONAI DynUNet
+    if isinstance(output_block, nn.Module):
+        return output_block
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     return linears[-1] if linears else None
 
@@ -119,7 +125,8 @@ def prune_run(
 
     The new run has everything a run has (weights, ``model.json``, metrics) plus
     ``compression.json``: the settings and the source's and the pruned model's size,
-    sparsity, speed, AUC and accuracy on ``report_split``.
+    sparsity, speed, AUC and accuracy (segmentation: mean Dice) on ``report_split``.
+    A segmentation run keeps its plan (patch size, topology) exactly.
 
     Args:
         amount: the sparsity to reach (see :func:`prune_model`).
@@ -166,19 +173,23 @@ def derived_config(
     """The source run's config, retargeted: same data split and preprocessing, a new
     output directory, ``epochs``, the learning rate times ``lr_factor``, model changes."""
     from medlens.config import load_config
+    from medlens.segmentation.plan import SegmentationOptions
 
     config = load_config(run_dir / "config.yaml")
     data = config.data.model_copy(update={"manifest": run_dir / "manifest.csv", "source": None})
     fresh = {"pretrained": False, "freeze": type(config.model.freeze)(), **(model or {})}
     model_cfg = config.model.model_copy(update=fresh)
     optimizer = config.optimizer.model_copy(update={"lr": config.optimizer.lr * lr_factor})
-    return config.model_copy(
-        update={
-            "data": data,
-            "model": model_cfg,
-            "optimizer": optimizer,
-            "epochs": epochs,
-            "output_dir": out_dir,
-            "preprocessing": card.preprocessing,
-        }
-    )
+    update = {
+        "data": data,
+        "model": model_cfg,
+        "optimizer": optimizer,
+        "epochs": epochs,
+        "output_dir": out_dir,
+        "preprocessing": card.preprocessing,
+    }
+    if card.segmentation is not None:  # the source's plan, whole: the same network
+        options = config.segmentation or SegmentationOptions()
+        plan = card.segmentation.plan.model_dump(mode="json")
+        update["segmentation"] = options.model_copy(update={"plan": plan})
+    return config.model_copy(update=update)

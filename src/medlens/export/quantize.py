@@ -73,7 +73,7 @@ def quantize_static_int8(
             activation_type=q.QuantType.QUInt8,
             weight_type=q.QuantType.QInt8,
             calibrate_method=methods[method],
-            nodes_to_exclude=_output_nodes(prepared),
+            nodes_to_exclude=_output_nodes(prepared) + _float_nodes(prepared),
             # min/max merged batch by batch: memory for one batch's activations, not all
             extra_options={"CalibStridedMinMax": 1} if method == "minmax" else None,
         )
@@ -135,6 +135,18 @@ def _output_nodes(path: Path) -> list[str]:
     graph = onnx.load(str(path)).graph
     outputs = {o.name for o in graph.output}
     return [node.name for node in graph.node if outputs & set(node.output)]
+
+
+#: Kept in float: instance norm computes its statistics per image at run time, and its
+#: 1-D scale has no per-channel axis for the quantizer (a segmentation U-Net's norm).
+FLOAT_OPS = frozenset({"InstanceNormalization"})
+
+
+def _float_nodes(path: Path) -> list[str]:
+    """Nodes of :data:`FLOAT_OPS`, left unquantized."""
+    import onnx
+
+    return [node.name for node in onnx.load(str(path)).graph.node if node.op_type in FLOAT_OPS]
 
 
 def _strip_value_info(path: Path, out: Path) -> None:

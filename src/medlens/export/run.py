@@ -19,13 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from medlens.errors import ExportError
 from medlens.export._files import file_record, staging_dir, write_json_atomic
 from medlens.export.onnx_export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, export_onnx
 from medlens.export.quantize import quantize_dynamic_int8, quantize_static_int8
+from medlens.export.segmentation import SegmentationCheck
 from medlens.export.verify import Tolerance, Verification, collect_logits, verify
 from medlens.inference.engines import deployed_onnx, pick_engine, read_export_record
 from medlens.inference.onnx_runtime import OnnxModel
@@ -66,23 +66,31 @@ def export_run(
     opset: int = DEFAULT_OPSET,
     tolerance: Tolerance = Tolerance(),
     verify_split: str = "val",
-    max_verify: int = 1000,
-    max_calibration: int = 256,
+    max_verify: int | None = None,
+    max_calibration: int | None = None,
     reduce_range: bool = False,
     seed: int = 0,
 ) -> ExportResult:
     """Export a trained run to ONNX (optionally int8) beside its weights, verified.
 
+    Classifiers are verified on held-out images (logits, label agreement, AUC);
+    segmenters by sliding windows over held-out volumes (logits, Dice agreement of the
+    label maps; see :mod:`medlens.export.segmentation`).
+
     Args:
         run_dir: a finished run (``model.json`` + ``model.safetensors``).
         quantize: ``"none"`` (fp32 only), ``"int8"`` (static QDQ, per-channel weights,
-            calibrated on training images) or ``"dynamic"``.
+            calibrated on training images, or training patches for a segmenter) or
+            ``"dynamic"``.
         data: a dataset manifest (CSV) for calibration (its ``train`` rows) and
             verification (its ``verify_split`` rows); default: the run's ``manifest.csv``.
         opset: ONNX opset.
         tolerance: what the exported models must reach (see :class:`Tolerance`).
         verify_split: held-out split to verify on (falls back to ``test``).
-        max_verify / max_calibration: at most this many images, drawn with ``seed``.
+        max_verify: at most this many images (default 1000) or volumes (default 20),
+            drawn with ``seed``.
+        max_calibration: at most this many calibration images (default 256) or patches
+            (default 64).
         reduce_range: int8 with 7-bit weights (can help on CPUs without VNNI).
 
     Raises:
@@ -95,33 +103,37 @@ def export_run(
     if quantize not in FILES:
         raise ExportError(f"unknown quantization {quantize!r}: choose {sorted(FILES)}")
     predictor = Predictor.from_run(run_dir, engine="torch")
-    model, card = predictor.model, predictor.card
+    card = predictor.card
     source = data if data is not None else run_dir / "manifest.csv"
-    verify_x, verify_y, split = split_tensors(
-        source, predictor, (verify_split, "test"), max_verify, seed
+    kind = SegmentationCheck if card.family == "segmentation" else ClassificationCheck
+    check = kind(
+        predictor,
+        source,
+        splits=(verify_split, "test"),
+        max_verify=max_verify,
+        max_calibration=max_calibration,
+        int8=quantize == "int8",
+        tolerance=tolerance,
+        seed=seed,
     )
-    calibration = None
-    if quantize == "int8":
-        calibration = split_tensors(source, predictor, ("train", ""), max_calibration, seed)[0]
-    reference = collect_logits(model, verify_x.split(32))
-    judge = _Judge(reference, verify_x, verify_y.numpy(), card, tolerance)
 
     with staging_dir(run_dir) as stage:
-        fp32 = export_onnx(model, verify_x[:2], stage / FILES["none"], opset=opset)
-        results = {"fp32": judge(fp32, "fp32")}
-        files = [fp32]
+        fp32 = export_onnx(check.model, check.example, stage / FILES["none"], opset=opset)
+        exported = {"fp32": fp32}
         if quantize != "none":
             out = stage / FILES[quantize]
             if quantize == "int8":
-                quantize_static_int8(fp32, out, calibration.split(16), reduce_range=reduce_range)
+                batches = check.calibration_batches()
+                quantize_static_int8(fp32, out, batches, reduce_range=reduce_range)
             else:
                 quantize_dynamic_int8(fp32, out)
-            results["int8"] = judge(out, "int8")
-            files.append(out)
+            exported["int8"] = out
+        results = check.verify(exported)
         failed = [f"{name}: {'; '.join(r.failures)}" for name, r in results.items() if not r.passed]
         if failed:
             raise ExportError(f"{run_dir}: export refused, nothing written ({' | '.join(failed)})")
-        record = _record(card, files, results, opset, quantize, source, split, calibration)
+        files = list(exported.values())
+        record = _record(card, files, results, opset, quantize, source, check)
         record["reduce_range"] = reduce_range
         final = [run_dir / f.name for f in files]
         for src, dst in zip(files, final, strict=True):
@@ -130,32 +142,64 @@ def export_run(
     return ExportResult(final[-1], tuple(final), record)
 
 
-class _Judge:
-    """Verifies one exported file against the PyTorch logits on the held-out images."""
+class ClassificationCheck:
+    """What :func:`export_run` needs for a classifier: held-out images and their PyTorch
+    logits (computed once), training images for calibration, and the judge."""
+
+    family = "classification"
 
     def __init__(
         self,
-        reference: np.ndarray,
-        images: torch.Tensor,
-        labels: np.ndarray,
-        card: dict[str, Any],
+        predictor: Any,
+        source: str | Path,
+        *,
+        splits: tuple[str, ...],
+        max_verify: int | None,
+        max_calibration: int | None,
+        int8: bool,
         tolerance: Tolerance,
+        seed: int,
     ) -> None:
-        self.reference, self.images, self.labels = reference, images, labels
-        self.card, self.tolerance = card, tolerance
-
-    def __call__(self, path: Path, precision: Literal["fp32", "int8"]) -> Verification:
-        return verify(
-            self.reference,
-            OnnxModel(path),
-            self.images.split(32),
-            precision=precision,
-            labels=self.labels,
-            task=self.card.task,
-            threshold=self.card.threshold,
-            temperature=float(self.card.temperature or 1.0),
-            tolerance=self.tolerance,
+        self.model, self.card, self.tolerance = predictor.model, predictor.card, tolerance
+        self.images, labels, self.split = split_tensors(
+            source, predictor, splits, max_verify or 1000, seed
         )
+        self.labels = labels.numpy()
+        self.calibration = None
+        if int8:
+            limit = max_calibration or 256
+            self.calibration = split_tensors(source, predictor, ("train", ""), limit, seed)[0]
+        self.reference = collect_logits(self.model, self.images.split(32))
+        self.example = self.images[:2]
+        prep = self.card.preprocessing or {}
+        self.input_shape = ["batch", prep.get("channels", 1), *(prep.get("spatial_size") or [])]
+
+    def calibration_batches(self) -> list[torch.Tensor]:
+        if self.calibration is None:
+            raise ExportError("no calibration images were read (int8 not asked)")
+        return list(self.calibration.split(16))
+
+    def verify(self, exported: dict[str, Path]) -> dict[str, Verification]:
+        return {
+            name: verify(
+                self.reference,
+                OnnxModel(path),
+                self.images.split(32),
+                precision="fp32" if name == "fp32" else "int8",
+                labels=self.labels,
+                task=self.card.task,
+                threshold=self.card.threshold,
+                temperature=float(self.card.temperature or 1.0),
+                tolerance=self.tolerance,
+            )
+            for name, path in exported.items()
+        }
+
+    def data_record(self) -> dict[str, Any]:
+        return {
+            "verification_split": self.split,
+            "calibration_images": 0 if self.calibration is None else len(self.calibration),
+        }
 
 
 # -- data --------------------------------------------------------------------------------
@@ -195,22 +239,25 @@ def split_tensors(
 
 # -- record ------------------------------------------------------------------------------
 def _record(
-    card: dict[str, Any],
+    card: Any,
     files: list[Path],
-    results: dict[str, Verification],
+    results: dict[str, Any],
     opset: int,
     quantize: str,
     data: str | Path,
-    split: str,
-    calibration: torch.Tensor | None,
+    check: ClassificationCheck | SegmentationCheck,
 ) -> dict[str, Any]:
     """The content of ``export.json``: files, verification and the model's metadata."""
     records = [
         {**file_record(f), "precision": "fp32" if f.name == FILES["none"] else quantize}
         for f in files
     ]
-    prep = card.preprocessing or {}
-    shape = ["batch", prep.get("channels", 1), *(prep.get("spatial_size") or [])]
+    if check.family == "segmentation":
+        card_fields = {"preprocessing", "classes", "task", "segmentation"}
+        extra: dict[str, Any] = {}
+    else:
+        card_fields = {"preprocessing", "classes", "task", "threshold"}
+        extra = {"temperature": card.temperature}
     return {
         "format": EXPORT_FORMAT,
         "model": records[-1],
@@ -218,17 +265,13 @@ def _record(
         "source_sha256": card.sha256,
         "architecture": card.architecture,
         "opset": opset,
-        "input": {"name": INPUT_NAME, "shape": shape},
+        "input": {"name": INPUT_NAME, "shape": check.input_shape},
         "output": OUTPUT_NAME,
         "quantization": quantize,
         "verification": {name: r.to_dict() for name, r in results.items()},
-        "data": {
-            "manifest": str(data),
-            "verification_split": split,
-            "calibration_images": 0 if calibration is None else len(calibration),
-        },
-        **card.model_dump(mode="json", include={"preprocessing", "classes", "task", "threshold"}),
-        "temperature": card.temperature,
+        "data": {"manifest": str(data), **check.data_record()},
+        **card.model_dump(mode="json", include=card_fields),
+        **extra,
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

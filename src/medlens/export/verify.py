@@ -31,11 +31,14 @@ class Tolerance:
         max_abs_diff: fp32 only: largest allowed |logit difference| to PyTorch.
         min_label_agreement: int8: fraction of images whose predicted label is unchanged.
         max_auc_drop: int8: largest allowed fall of the AUC (needs labelled images).
+        min_dice_agreement: segmentation, fp32 and int8: least Dice overlap, per class,
+            between the PyTorch and the exported label maps.
     """
 
     max_abs_diff: float = 1e-3
     min_label_agreement: float = 0.97
     max_auc_drop: float = 0.005
+    min_dice_agreement: float = 0.99
 
 
 @dataclass(frozen=True)
