@@ -86,23 +86,60 @@ def dicom_testfile():
     return find
 
 
+def disk_case(rng: np.random.Generator, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """A grey image with a bright disk, and the disk's mask."""
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx, r = rng.uniform(12, size - 12), rng.uniform(12, size - 12), rng.uniform(5, 9)
+    disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+    image = np.clip(60 + 120 * disk + rng.normal(0, 25, disk.shape), 0, 255).astype(np.uint8)
+    return image, disk
+
+
 def _disk_png_dataset(root: Path, n: int = 32, size: int = 48, seed: int = 0) -> Path:
     """Grey PNGs with a bright disk; masks saved as 0/255 (a common export)."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     rows = ["path,label,patient_id,split,label_path"]
-    yy, xx = np.mgrid[:size, :size]
     for i in range(n):
-        cy, cx, r = rng.uniform(12, size - 12), rng.uniform(12, size - 12), rng.uniform(5, 9)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
-        image = np.clip(60 + 120 * disk + rng.normal(0, 25, disk.shape), 0, 255).astype(np.uint8)
+        image, disk = disk_case(rng, size)
         PILImage.fromarray(image).save(root / "images" / f"case{i:02d}.png")
         PILImage.fromarray((disk * 255).astype(np.uint8)).save(root / "masks" / f"case{i:02d}.png")
         split = "train" if i < 20 else "val" if i < 26 else "test"
         rows.append(f"images/case{i:02d}.png,,case{i:02d},{split},masks/case{i:02d}.png")
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     return root / "manifest.csv"
+
+
+@pytest.fixture(scope="session")
+def make_disk():
+    """``make_disk(rng)``: an image like the 2D segmentation run's, and its disk mask."""
+    return disk_case
+
+
+@pytest.fixture(scope="session")
+def seg_run_2d(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 2D segmentation run (U-Net on the disks, classes background/disk; seconds)."""
+    pytest.importorskip("monai")
+    from medlens.config import parse_config
+    from medlens.tasks import train_run
+
+    root = tmp_path_factory.mktemp("seg2d")
+    config = {
+        "data": {"manifest": str(_disk_png_dataset(root / "data"))},
+        "task": "segmentation",
+        "epochs": 3,
+        "optimizer": {"lr": 0.003},
+        "output_dir": str(root / "run"),
+        "segmentation": {
+            "iterations_per_epoch": 10,
+            "val_every": 3,
+            "plan": {"batch_size": 8},
+            "base_filters": 8,
+            "class_names": ["background", "disk"],
+        },
+    }
+    return train_run(parse_config(config))
 
 
 @pytest.fixture(scope="session")
@@ -205,3 +242,24 @@ def write_decathlon(root: Path, n: int, seed: int = 0, spacing=(1.0, 1.2, 1.5)) 
 @pytest.fixture(scope="session")
 def blob_dataset(tmp_path_factory) -> Path:
     return write_decathlon(tmp_path_factory.mktemp("blobs") / "Task00_Blobs", 12)
+
+
+@pytest.fixture(scope="session")
+def seg_run_3d(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (barely trained) 3D segmentation run on NIfTI blobs (a few seconds)."""
+    pytest.importorskip("monai")
+    from medlens.config import parse_config
+    from medlens.tasks import train_run
+
+    root = tmp_path_factory.mktemp("seg3d")
+    config = {
+        "data": {"source": str(write_decathlon(root / "Task00_Blobs", 8)), "val_fraction": 0.25},
+        "epochs": 1,
+        "output_dir": str(root / "run"),
+        "segmentation": {
+            "iterations_per_epoch": 2,
+            "plan": {"patch_size": [16, 16, 16], "batch_size": 2},
+            "base_filters": 4,
+        },
+    }
+    return train_run(parse_config(config))

@@ -19,25 +19,8 @@ pytest.importorskip("monai")
 
 
 @pytest.fixture(scope="module")
-def run_2d(tmp_path_factory, disk_dataset) -> Path:
-    root = tmp_path_factory.mktemp("seg2d")
-    config = parse_config(
-        {
-            "data": {"manifest": str(disk_dataset(root / "data"))},
-            "task": "segmentation",
-            "epochs": 3,
-            "optimizer": {"lr": 0.003},
-            "output_dir": str(root / "run"),
-            "segmentation": {
-                "iterations_per_epoch": 10,
-                "val_every": 3,
-                "plan": {"batch_size": 8},
-                "base_filters": 8,
-                "class_names": ["background", "disk"],
-            },
-        }
-    )
-    return train_run(config)
+def run_2d(seg_run_2d: Path) -> Path:
+    return seg_run_2d
 
 
 def test_2d_learns_the_disk_and_writes_a_run(run_2d: Path) -> None:
