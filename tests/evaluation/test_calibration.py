@@ -117,3 +117,16 @@ def test_calibration_errors() -> None:
         fit_temperature(np.zeros(4), [0, 1])
     with pytest.raises(EvaluationError, match="n_bins"):
         reliability_diagram([0, 1], [0.2, 0.8], n_bins=0)
+
+
+def test_temperature_stays_within_its_bounds_for_biased_logits() -> None:
+    """Logits biased by class weights: NLL keeps falling as T grows; the fit stops at the
+    upper bound instead of flattening every probability to 0.5 (T was 1.7e6 in a real run)."""
+    from medlens.evaluation.calibration import TEMPERATURE_BOUNDS, fit_temperature
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.1).astype(int)
+    logits = (8.0 + rng.normal(0, 1, 400) + 0.5 * y).reshape(-1, 1)  # all called positive
+    temperature = fit_temperature(logits, y, task="binary")
+    assert TEMPERATURE_BOUNDS[0] <= temperature <= TEMPERATURE_BOUNDS[1]
+    assert temperature == pytest.approx(TEMPERATURE_BOUNDS[1], rel=1e-3)

@@ -133,3 +133,22 @@ def test_public_names_exist_and_are_sorted() -> None:
 
     assert medlens.models.__all__ == sorted(medlens.models.__all__)
     assert all(hasattr(medlens.models, name) for name in medlens.models.__all__)
+
+
+def test_3d_simple_cnn_pools_like_torch_and_exports(tmp_path) -> None:
+    """The separable 3D adaptive pool equals torch's, so 3D classifiers export to ONNX."""
+    from medlens.models.cnn import AdaptiveAvgPool3d
+
+    x = torch.randn(2, 3, 7, 5, 6)
+    expected = torch.nn.AdaptiveAvgPool3d(2)(x)
+    torch.testing.assert_close(AdaptiveAvgPool3d(2)(x), expected, rtol=1e-6, atol=1e-6)
+    pytest.importorskip("onnxruntime")
+    from medlens.export import OnnxModel, export_onnx
+
+    model = create_model(
+        "simple_cnn", num_classes=1, in_chans=1, image_size=16, spatial_dims=3, widths=[4, 8, 8]
+    ).eval()
+    volumes = torch.randn(2, 1, 16, 16, 16)
+    path = export_onnx(model, volumes, tmp_path / "cnn3d.onnx")
+    with torch.no_grad():
+        torch.testing.assert_close(OnnxModel(path)(volumes), model(volumes), rtol=1e-4, atol=1e-5)

@@ -101,12 +101,19 @@ def apply_temperature(logits: ArrayLike, temperature: float) -> np.ndarray:
     return np.asarray(logits, dtype=np.float64) / temperature
 
 
+#: The temperatures searched: a fit outside them means logits that scaling cannot calibrate
+#: (e.g. biased by class weights), and flattening every probability to 0.5 helps no reader.
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
 def fit_temperature(
     logits: ArrayLike, y_true: ArrayLike, *, task: str = "binary", max_iter: int = 200
 ) -> float:
-    """The temperature minimising the validation NLL of ``logits / T`` (L-BFGS on log T)."""
+    """The temperature minimising the validation NLL of ``logits / T``, searched on log T
+    within :data:`TEMPERATURE_BOUNDS` (bounded Brent search)."""
     import torch
     import torch.nn.functional as F
+    from scipy.optimize import minimize_scalar
 
     task_ = check_task(task)
     z = torch.from_numpy(_check_logits(logits, task_))
@@ -118,23 +125,16 @@ def fit_temperature(
     if task_ == "binary" and not softmax:
         target = target.reshape(-1, 1)
 
-    def nll(log_t: torch.Tensor) -> torch.Tensor:
-        scaled = z / log_t.exp()
+    def nll(log_t: float) -> float:
+        scaled = z / float(np.exp(log_t))
         if softmax:
-            return F.cross_entropy(scaled, target)
-        return F.binary_cross_entropy_with_logits(scaled, target)
+            return float(F.cross_entropy(scaled, target))
+        return float(F.binary_cross_entropy_with_logits(scaled, target))
 
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = nll(log_t)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    temperature = float(log_t.detach().exp())
+    low, high = np.log(TEMPERATURE_BOUNDS)
+    result = minimize_scalar(nll, bounds=(low, high), method="bounded",
+                             options={"maxiter": max_iter, "xatol": 1e-6})  # fmt: skip
+    temperature = float(np.exp(result.x))
     if not np.isfinite(temperature):
         raise EvaluationError("temperature scaling diverged: are the logits separable?")
     return temperature

@@ -12,6 +12,26 @@ from medlens.models.registry import register_model
 _CFG = ModelCfg(input_size=28, mean=(0.5,), std=(0.5,), imagenet=None, spatial_dims=(2, 3))
 
 
+class AdaptiveAvgPool3d(nn.Module):
+    """``nn.AdaptiveAvgPool3d(size)`` as two 2D adaptive pools, which ONNX export supports.
+
+    Adaptive average pooling is separable (each output cell averages a box, the product of
+    one interval per axis), so pooling (H, W) and then D gives exactly the 3D result; the
+    PyTorch ONNX exporter has no function for the 3D operator.
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, d = x.shape[:3]
+        g = self.size
+        planes = nn.functional.adaptive_avg_pool2d(x.reshape(b, c * d, *x.shape[3:]), g)
+        depth = nn.functional.adaptive_avg_pool2d(planes.reshape(b, c, d, g * g), (g, g * g))
+        return depth.reshape(b, c, g, g, g)
+
+
 class SimpleCNN(Classifier):
     """(conv 3x3 - ReLU - max-pool) x 3, adaptive pooling, dense - ReLU - dropout, linear.
 
@@ -49,8 +69,7 @@ class SimpleCNN(Classifier):
             layers += [nn.ReLU(), pool(2, ceil_mode=True)]
             self.add_module(f"conv{i + 1}", nn.Sequential(*layers))
         self.cam_layer = f"conv3.{2 if batch_norm else 1}"
-        adaptive = nn.AdaptiveAvgPool2d if spatial_dims == 2 else nn.AdaptiveAvgPool3d
-        self.pool = adaptive(grid)
+        self.pool = nn.AdaptiveAvgPool2d(grid) if spatial_dims == 2 else AdaptiveAvgPool3d(grid)
         self.fc = nn.Sequential(
             nn.Flatten(), nn.Linear(widths[2] * grid**spatial_dims, hidden), nn.ReLU(inplace=True)
         )
