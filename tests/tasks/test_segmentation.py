@@ -112,14 +112,6 @@ def test_cli_train_a_segmentation_run_exits_zero(manifest: Path, tmp_path: Path)
     assert (tmp_path / "cli" / "model.json").is_file()
 
 
-SCRIPT = """
-import json, sys
-from medlens.config import parse_config
-from medlens.tasks import train_run
-train_run(parse_config(json.loads(sys.argv[1])))
-"""
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,24 +120,27 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(manifest: Path, tmp_path: Path) -> None:
-    """Global batch split over 2 gloo processes: the same steps, so the same figures."""
+    """The README's `torchrun -m medlens train`: the global batch split over 2 gloo
+    processes takes the same steps as one process, so the same figures; rank 0 writes."""
+    import yaml
+
     one = train_run(parse_config(_config(manifest, tmp_path / "one")))
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
-    config = json.dumps(_config(manifest, tmp_path / "two"))
+    config = tmp_path / "two.yaml"
+    config.write_text(yaml.safe_dump(_config(manifest, tmp_path / "two")))
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(script), config,
+        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+        "-m", "medlens", "train", str(config),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run written to") == 1  # rank 0 alone reports
     two = tmp_path / "two"
     single, double = read_metrics(one / "metrics.jsonl"), read_metrics(two / "metrics.jsonl")
     assert [r["epoch"] for r in double] == [0, 1]  # rank 0 alone writes
     for a, b in zip(single, double, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], abs=0.02)
         assert b["val_dice"] == pytest.approx(a["val_dice"], abs=0.05)
-    assert json.loads((two / "plan.json").read_text()) == json.loads(
-        (one / "plan.json").read_text()
-    )
+    plans = [json.loads((run / "plan.json").read_text()) for run in (one, two)]
+    assert plans[0] == plans[1]
     assert read_card(two).task == "segmentation"

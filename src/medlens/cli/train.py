@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ def train(
         run_dir = train_run(None, resume=resume, console=console)  # type: ignore[arg-type]
     else:
         run_dir = train_run(build_config(config, flags), console=console)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone reports
+        return
     _summary(run_dir)
     console.print(f"run written to [bold]{run_dir}[/]", soft_wrap=True)
     console.print(f"next: medlens evaluate {run_dir}")
