@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,17 +80,25 @@ class Task(ABC):
     def spatial_dims(self) -> int:
         return 2
 
-    @property
+    @cached_property
     def in_chans(self) -> int:
         """As configured (``model.in_chans``, ``preprocessing.channels``), else as the data:
         3 when the training images are colour, 1 otherwise (grey saved as RGB is grey)."""
-        if not hasattr(self, "_chans"):
-            from medlens.data import infer_channels
+        from medlens.data import infer_channels
 
-            chosen = self.config.model.in_chans or self.config.preprocessing.get("channels")
-            train = self.manifest.split(self.config.data.train_split)
-            self._chans = int(chosen or infer_channels(train if len(train) else self.manifest))
-        return self._chans
+        chosen = self.config.model.in_chans or self.config.preprocessing.get("channels")
+        return int(chosen or infer_channels(self._training_rows()))
+
+    @cached_property
+    def data_dims(self) -> int:
+        """2 or 3: the dimensionality of the first training image (read once)."""
+        from medlens.data import load_record_image
+
+        return load_record_image(self._training_rows().records[0].path).ndim
+
+    def _training_rows(self) -> Manifest:
+        train = self.manifest.split(self.config.data.train_split)
+        return train if len(train) else self.manifest
 
     @abstractmethod
     def setup(

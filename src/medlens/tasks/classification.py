@@ -8,6 +8,7 @@ Input channels and dimensionality follow the data unless the config says otherwi
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,6 @@ class ClassificationTask(Task):
     def __init__(self, config: TrainConfig, manifest: Manifest) -> None:
         super().__init__(config, manifest)
         self.name = resolve_task(config.task, manifest)
-        self._dims: int | None = None
 
     def check(self) -> None:
         from medlens.models import model_info
@@ -55,23 +55,12 @@ class ClassificationTask(Task):
                 "(3D classifiers: `medlens models`)"
             )
 
-    @property
+    @cached_property
     def spatial_dims(self) -> int:
         """3 for volumes (or ``model.options.spatial_dims: 3``), else 2."""
-        if self._dims is None:
-            configured = self.config.model.options.get("spatial_dims")
-            size = self.config.preprocessing.get("spatial_size")
-            self._dims = int(configured or (len(size) if size else self._sample().ndim))
-        return self._dims
-
-    def _sample(self) -> Any:
-        """The first training image (read once)."""
-        if not hasattr(self, "_first"):
-            from medlens.data import load_record_image
-
-            records = list(self.manifest.split(self.config.data.train_split)) or list(self.manifest)
-            self._first = load_record_image(records[0].path)
-        return self._first
+        configured = self.config.model.options.get("spatial_dims")
+        size = self.config.preprocessing.get("spatial_size")
+        return int(configured or (len(size) if size else self.data_dims))
 
     def setup(
         self, run_dir: Path, device: torch.device, dist: DistContext, *, resume: bool

@@ -111,12 +111,7 @@ class SegmentationTask(Task):
     @property
     def spatial_dims(self) -> int:
         """The plan's, or before planning the first training image's (2 or 3)."""
-        if self.plan is not None:
-            return self.plan.spatial_dims
-        from medlens.data import load_record_image
-
-        first = next(iter(self.manifest.split(self.config.data.train_split)))
-        return load_record_image(first.path).ndim
+        return self.plan.spatial_dims if self.plan is not None else self.data_dims
 
     def setup(
         self, run_dir: Path, device: torch.device, dist: DistContext, *, resume: bool
