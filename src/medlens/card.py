@@ -86,14 +86,6 @@ class ModelCard(_Card):
         """``"segmentation"`` or ``"classification"`` (binary, multi-class, multi-label)."""
         return "segmentation" if self.task == "segmentation" else "classification"
 
-    @property
-    def spatial_dims(self) -> int:
-        """2 or 3: the dimensionality of the images the model takes."""
-        if self.segmentation is not None:
-            return self.segmentation.plan.spatial_dims
-        size = self.preprocessing.get("spatial_size") or ()
-        return 3 if len(size) == 3 or self.create_model.get("spatial_dims") == 3 else 2
-
     @model_validator(mode="before")
     @classmethod
     def _legacy_layout(cls, data: Any) -> Any:
@@ -111,7 +103,7 @@ class ModelCard(_Card):
         return self
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2, exclude_none=False) + "\n"
+        return self.model_dump_json(indent=2) + "\n"
 
 
 def versions() -> dict[str, str]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from medlens.segmentation.overlay import _largest_foreground_slice, overlay_png
+from medlens.segmentation.overlay import largest_slice, overlay_png
 
 CLASSES = ["background", "vessel"]
 
@@ -59,8 +59,8 @@ def test_volume_is_cut_through_the_largest_true_foreground() -> None:
     truth[4, 2:12, 2:12] = 1  # the largest true area
     prediction = np.zeros_like(truth)
     prediction[2] = 1  # more predicted foreground, but truth decides
-    assert _largest_foreground_slice(truth, prediction) == 4
-    assert _largest_foreground_slice(np.zeros_like(truth), prediction) == 2
+    assert largest_slice(truth, prediction) == 4
+    assert largest_slice(np.zeros_like(truth), prediction) == 2
     volume = np.random.default_rng(0).normal(size=truth.shape)
     assert overlay_png(volume, truth, prediction, CLASSES).startswith(b"\x89PNG")
     channels = np.stack([volume, -volume])  # (C, D, H, W): the first channel is drawn

@@ -27,6 +27,7 @@ from medlens.data.manifest import Manifest, Record
 from medlens.data.sources import (
     DEFAULT_PATIENT_REGEX,
     NIFTI_SUFFIXES,
+    compile_patient_regex,
     image_stem,
     is_image_file,
     patient_id_from_name,
@@ -149,10 +150,7 @@ def from_mask_folders(root: str | Path, *, patient_regex: str = DEFAULT_PATIENT_
     if len(found) > 1:
         raise DatasetError(f"{root}: holds both masks/ and labels/; keep one")
     masks_dir = found[0]
-    try:
-        regex = re.compile(patient_regex)
-    except re.error as exc:
-        raise DatasetError(f"invalid patient regex {patient_regex!r}: {exc}") from None
+    regex = compile_patient_regex(patient_regex)
     masks = _files_by_case(masks_dir)
     records = []
     for image in _files_by_case(root / "images").values():

@@ -22,6 +22,7 @@ from medlens.errors import DatasetError
 
 __all__ = [
     "DEFAULT_PATIENT_REGEX",
+    "compile_patient_regex",
     "find_images",
     "from_csv",
     "from_folder",
@@ -60,6 +61,14 @@ def patient_id_from_name(name: str, pattern: str | re.Pattern[str] = DEFAULT_PAT
     return match.group(1) if regex.groups else match.group(0)
 
 
+def compile_patient_regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled, or a :class:`DatasetError` that names it."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise DatasetError(f"invalid patient regex {pattern!r}: {exc}") from None
+
+
 def from_folder(
     root: str | Path,
     *,
@@ -70,10 +79,7 @@ def from_folder(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
-    try:
-        regex = re.compile(patient_regex)
-    except re.error as exc:
-        raise DatasetError(f"invalid patient regex {patient_regex!r}: {exc}") from None
+    regex = compile_patient_regex(patient_regex)
     records = [
         Record(str(path.resolve()), label, _patient_of(path, regex, id_salt), split)
         for split, label, path in _walk_classes(root)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import platform
-import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Literal
 import torch
 
 from medlens.errors import ExportError
+from medlens.export._data import first_split, read_manifest, sample_records
 from medlens.export._files import file_record, staging_dir, write_json_atomic
 from medlens.export.onnx_export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, export_onnx
 from medlens.export.quantize import quantize_dynamic_int8, quantize_static_int8
@@ -146,7 +146,7 @@ class ClassificationCheck:
     """What :func:`export_run` needs for a classifier: held-out images and their PyTorch
     logits (computed once), training images for calibration, and the judge."""
 
-    family = "classification"
+    card_fields = ("threshold", "temperature")  # the card's fields export.json repeats
 
     def __init__(
         self,
@@ -214,27 +214,18 @@ def split_tensors(
 
     At most ``limit`` images, drawn with ``seed``; ``""`` stands for rows without a split.
     """
-    from medlens.data import load_manifest
     from medlens.training.data import preprocess_split
 
-    if not Path(source).exists():
-        raise ExportError(f"{source}: no manifest to verify the export on (--calibration-data)")
-    manifest = load_manifest(source)
+    manifest = read_manifest(source)
     if list(manifest.classes) != list(predictor.classes):
         raise ExportError(
             f"{source}: classes {list(manifest.classes)} differ from the model's "
             f"{list(predictor.classes)}"
         )
-    for split in splits:
-        records = list(manifest.split(split))
-        if records:
-            break
-    else:
-        raise ExportError(f"{source}: no images in split(s) {list(splits)}")
-    if len(records) > limit:
-        records = random.Random(seed).sample(records, limit)
+    records, split = first_split(manifest, splits, source)
+    records = sample_records(records, limit, seed)
     x, y = preprocess_split(manifest.with_records(records), predictor.preprocessing, predictor.task)
-    return x.float(), y, split or "all"
+    return x.float(), y, split
 
 
 # -- record ------------------------------------------------------------------------------
@@ -252,12 +243,7 @@ def _record(
         {**file_record(f), "precision": "fp32" if f.name == FILES["none"] else quantize}
         for f in files
     ]
-    if check.family == "segmentation":
-        card_fields = {"preprocessing", "classes", "task", "segmentation"}
-        extra: dict[str, Any] = {}
-    else:
-        card_fields = {"preprocessing", "classes", "task", "threshold"}
-        extra = {"temperature": card.temperature}
+    card_fields = {"preprocessing", "classes", "task", *check.card_fields}
     return {
         "format": EXPORT_FORMAT,
         "model": records[-1],
@@ -271,7 +257,6 @@ def _record(
         "verification": {name: r.to_dict() for name, r in results.items()},
         "data": {"manifest": str(data), **check.data_record()},
         **card.model_dump(mode="json", include=card_fields),
-        **extra,
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -19,7 +19,6 @@ foreground (the sampler training uses, without augmentation).
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from medlens.errors import ExportError
+from medlens.export._data import first_split, read_manifest, sample_records
 from medlens.export.verify import Tolerance
 
 __all__ = ["SegmentationCheck", "SegmentationVerification", "dice_agreement"]
@@ -133,7 +133,7 @@ class SegmentationCheck:
     pass over the volumes (each volume's logits are held only while it is compared).
     """
 
-    family = "segmentation"
+    card_fields = ("segmentation",)  # the card's fields export.json repeats
 
     def __init__(
         self,
@@ -219,23 +219,7 @@ class SegmentationCheck:
 
 
 def _manifest(source: str | Path) -> Any:
-    from medlens.data import load_manifest
-
-    if not Path(source).exists():
-        raise ExportError(f"{source}: no manifest to verify the export on (--calibration-data)")
-    manifest = load_manifest(source)
+    manifest = read_manifest(source)
     if manifest.task != "segmentation":
         raise ExportError(f"{source}: no label maps (label_path) for a segmentation model")
     return manifest
-
-
-def first_split(manifest: Any, splits: tuple[str, ...], source: Any) -> tuple[list[Any], str]:
-    for split in splits:
-        records = list(manifest.split(split))
-        if records:
-            return records, split or "all"
-    raise ExportError(f"{source}: no cases in split(s) {list(splits)}")
-
-
-def sample_records(records: list[Any], limit: int, seed: int) -> list[Any]:
-    return random.Random(seed).sample(records, limit) if len(records) > limit else records

@@ -32,12 +32,6 @@ class Predictor:
     """A trained model with its preprocessing and output rule (see the module docstring)."""
 
     family: ClassVar[str] = ""
-    _families: ClassVar[dict[str, type[Predictor]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.family:
-            Predictor._families[cls.family] = cls
 
     def __init__(
         self,
@@ -80,14 +74,18 @@ class Predictor:
 
     @classmethod
     def _implementation(cls, card: ModelCard, run_dir: Path) -> type[Predictor]:
-        import medlens.inference.classification
-        import medlens.inference.segmentation  # noqa: F401  (registers the families)
+        from medlens.inference.classification import ClassificationPredictor
+        from medlens.inference.segmentation import SegmentationPredictor
 
-        implementation = Predictor._families.get(card.family)
-        if implementation is None:
-            raise ModelError(f"{run_dir}: no predictor for task {card.task!r}")
+        implementation = {
+            "classification": ClassificationPredictor,
+            "segmentation": SegmentationPredictor,
+        }[card.family]
         if not issubclass(implementation, cls):
-            raise ModelError(f"{run_dir}: a {card.task} run, not for {cls.__name__}")
+            raise ModelError(
+                f"{run_dir}: a {card.task} run, which {cls.__name__} cannot load; "
+                "use Predictor.from_run, which picks the run's predictor"
+            )
         return implementation
 
     def predict(self, images: Sequence[Image]) -> list[Any]:

@@ -158,11 +158,13 @@ def write_png(image: Image | np.ndarray, path: str | Path, *, bits: int | None =
     return path
 
 
-#: Class colours of label-map PNGs (value 0 stays black), in the order values appear.
-LABEL_COLOURS = (
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (67, 99, 216), (245, 130, 49),
-    (145, 30, 180), (66, 212, 244), (240, 50, 230), (191, 239, 69), (250, 190, 212),
-)  # fmt: skip
+#: Foreground class colours, the same in label-map PNGs, reports and the service's page.
+CLASS_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6")
+
+
+def class_colour(k: int) -> str:
+    """The colour of foreground class index ``k`` (1 for the first class after background)."""
+    return CLASS_COLOURS[(k - 1) % len(CLASS_COLOURS)]
 
 
 def _fits_palette(array: np.ndarray) -> bool:
@@ -173,10 +175,11 @@ def _fits_palette(array: np.ndarray) -> bool:
 def _palette_image(array: np.ndarray) -> PILImage.Image:
     """A palette PNG: pixel values are the label values, each shown in its own colour."""
     from PIL import Image as PILImage
+    from PIL import ImageColor
 
     palette = [0] * (256 * 3)
-    for rank, value in enumerate(v for v in np.unique(array).tolist() if v != 0):
-        palette[3 * value : 3 * value + 3] = LABEL_COLOURS[rank % len(LABEL_COLOURS)]
+    for k, value in enumerate((v for v in np.unique(array).tolist() if v != 0), start=1):
+        palette[3 * value : 3 * value + 3] = ImageColor.getrgb(class_colour(k))
     picture = PILImage.fromarray(array.astype(np.uint8), mode="P")
     picture.putpalette(palette)
     return picture

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Overlay", "overlay_png"]
+from medlens.io.raster import class_colour
 
-_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6")
+__all__ = ["Overlay", "largest_slice", "overlay_png"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def overlay_png(
 
     picture = _display(image, truth.shape)
     if truth.ndim == 3:
-        index = _largest_foreground_slice(truth, prediction)
+        index = largest_slice(truth, prediction)
         picture, truth, prediction = picture[index], truth[index], prediction[index]
     fig = Figure(figsize=(6, 3.2), dpi=100)
     FigureCanvasAgg(fig)
@@ -52,12 +52,11 @@ def overlay_png(
         for k in range(1, len(class_names)):
             if (labels == k).any():  # a white halo keeps outlines visible on any colour
                 ax.contour(labels == k, levels=[0.5], colors="white", linewidths=2.6)
-                ax.contour(labels == k, levels=[0.5], colors=_COLOURS[(k - 1) % len(_COLOURS)],
-                           linewidths=1.3)  # fmt: skip
+                ax.contour(labels == k, levels=[0.5], colors=class_colour(k), linewidths=1.3)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     handles = [
-        Line2D([], [], color=_COLOURS[(k - 1) % len(_COLOURS)], label=class_names[k])
+        Line2D([], [], color=class_colour(k), label=class_names[k])
         for k in range(1, len(class_names))
     ]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
@@ -82,9 +81,11 @@ def _display(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.clip((a - low) / (high - low if high > low else 1.0), 0.0, 1.0)
 
 
-def _largest_foreground_slice(truth: np.ndarray, prediction: np.ndarray) -> int:
-    """The index along axis 0 with the most true foreground (else predicted foreground)."""
-    area = (truth > 0).reshape(len(truth), -1).sum(axis=1)
-    if not area.any():
-        area = (prediction > 0).reshape(len(prediction), -1).sum(axis=1)
-    return int(np.argmax(area))
+def largest_slice(*label_maps: np.ndarray, background: int = 0) -> int:
+    """The index along axis 0 with the most foreground in the first of ``label_maps`` that
+    has any (truth, then prediction); the middle slice when none has."""
+    for labels in label_maps:
+        area = (labels != background).reshape(len(labels), -1).sum(axis=1)
+        if area.any():
+            return int(np.argmax(area))
+    return len(label_maps[0]) // 2

@@ -16,22 +16,21 @@ import numpy as np
 
 from medlens.errors import InvalidImageError
 from medlens.io import Image
+from medlens.io.raster import class_colour
+from medlens.segmentation.overlay import largest_slice
 from medlens.serve.pipeline import encode_png, render_preview
 from medlens.serve.uploads import Upload
 
 __all__ = [
-    "COLOURS",
     "Download",
     "SegAnalysis",
     "check_download",
     "is_segmentation",
-    "largest_slice",
     "render_overlay",
     "segment_upload",
     "write_download",
 ]
 
-COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6")
 Download = Literal["nifti", "dicom-seg"]
 MEDIA_TYPES: dict[str, str] = {"nifti": "application/gzip", "dicom-seg": "application/dicom"}
 FILE_NAMES: dict[str, str] = {"nifti": "segmentation.nii.gz", "dicom-seg": "segmentation.dcm"}
@@ -78,8 +77,9 @@ def segment_upload(
     prediction = predictor.predict([image])[0]
     labels: Image = prediction.label_map
     names = list(predictor.classes[1:])
-    colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(names)}
-    index = largest_slice(labels.array, predictor.label_values[0]) if labels.ndim == 3 else None
+    colours = {name: class_colour(k) for k, name in enumerate(names, start=1)}
+    background = predictor.label_values[0]
+    index = largest_slice(labels.array, background=background) if labels.ndim == 3 else None
     preview_png = overlay_png = None
     if preview:
         preview_png, size = render_preview(image, window, index)
@@ -99,29 +99,21 @@ def segment_upload(
     )
 
 
-def largest_slice(labels: np.ndarray, background: int = 0) -> int:
-    """The index along the first axis of the slice with the most foreground (middle if none)."""
-    counts = (labels != background).reshape(labels.shape[0], -1).sum(axis=1)
-    return int(np.argmax(counts)) if counts.any() else labels.shape[0] // 2
-
-
 def render_overlay(plane: np.ndarray, size: tuple[int, int], values: list[int]) -> bytes:
-    """An RGBA PNG of ``size`` (rows, cols): the colour of each class in ``values`` (in
-    :data:`COLOURS` order) where the plane holds it, transparent elsewhere."""
+    """An RGBA PNG of ``size`` (rows, cols): the colour of each class in ``values``
+    (:func:`~medlens.io.raster.class_colour` of its rank) where the plane holds
+    it, transparent elsewhere."""
     from PIL import Image as PILImage
+    from PIL import ImageColor
 
     resized = PILImage.fromarray(np.ascontiguousarray(plane)).resize(
         (size[1], size[0]), PILImage.Resampling.NEAREST
     )
     array = np.asarray(resized)
     rgba = np.zeros((*array.shape, 4), dtype=np.uint8)
-    for i, value in enumerate(values):
-        rgba[array == value] = (*_rgb(COLOURS[i % len(COLOURS)]), 255)
+    for k, value in enumerate(values, start=1):
+        rgba[array == value] = (*ImageColor.getrgb(class_colour(k)), 255)
     return encode_png(PILImage.fromarray(rgba))
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
 def check_download(upload: Upload, fmt: str) -> None:

@@ -125,8 +125,8 @@ def make_loader(
     if train:
         if batch_size % dist.world_size:
             raise ConfigError(
-                f"batch_size {batch_size} is the global batch: it must divide evenly over "
-                f"the {dist.world_size} processes"
+                f"batch_size {batch_size} is the global batch and must divide evenly over "
+                f"the {dist.world_size} processes: set it to a multiple of {dist.world_size}"
             )
         batch_size //= dist.world_size
         sampler = DistributedSampler(
