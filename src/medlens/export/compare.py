@@ -84,15 +84,8 @@ def model_report(
     probs = class_probabilities(logits, card.task, float(card.temperature or 1.0))
     predicted = decide(probs, card.task, card.threshold)
     truth = y.numpy() if card.task != "binary" else y.numpy().astype(bool)
-    total, nonzero = count_parameters(model)
-    weights = run_dir / "model.safetensors"
     return ModelReport(
-        run=str(run_dir),
-        architecture=card.architecture,
-        parameters=total,
-        nonzero_parameters=nonzero,
-        weights_bytes=weights.stat().st_size,
-        weights_zip_bytes=_deflated_size(weights),
+        **_model_fields(run_dir, model, card.architecture),
         split=used,
         images=len(x),
         auc=auc_or_none(y.numpy(), probs, card.task),
@@ -101,11 +94,25 @@ def model_report(
     )
 
 
+def _model_fields(run_dir: Path, model: torch.nn.Module, architecture: str) -> dict[str, Any]:
+    """The report's fields about the model and its weights file (the same for every task)."""
+    total, nonzero = count_parameters(model)
+    weights = run_dir / "model.safetensors"
+    return {
+        "run": str(run_dir),
+        "architecture": architecture,
+        "parameters": total,
+        "nonzero_parameters": nonzero,
+        "weights_bytes": weights.stat().st_size,
+        "weights_zip_bytes": _deflated_size(weights),
+    }
+
+
 def _segmentation_report(
     run_dir: Path, predictor: Any, split: str, max_images: int, timing: bool, seed: int
 ) -> ModelReport:
     from medlens.data import load_manifest
-    from medlens.export.segmentation import first_split, sample_records
+    from medlens.export._data import first_split, sample_records
     from medlens.segmentation.data import load_cases
     from medlens.tasks.segmentation import validation_dice
 
@@ -114,16 +121,9 @@ def _segmentation_report(
     records, used = first_split(load_manifest(source), (split, "val"), source)
     records = sample_records(records, max_images, seed)
     cases = load_cases(records, predictor.preprocessing, predictor.label_values)
-    total, nonzero = count_parameters(model)
-    weights = run_dir / "model.safetensors"
     patch = torch.zeros(1, int(cases[0].image.shape[0]), *plan.patch_size)
     return ModelReport(
-        run=str(run_dir),
-        architecture=predictor.card.architecture,
-        parameters=total,
-        nonzero_parameters=nonzero,
-        weights_bytes=weights.stat().st_size,
-        weights_zip_bytes=_deflated_size(weights),
+        **_model_fields(run_dir, model, predictor.card.architecture),
         split=used,
         images=len(cases),
         auc=None,
