@@ -263,3 +263,38 @@ def seg_run_3d(tmp_path_factory: pytest.TempPathFactory) -> Path:
         },
     }
     return train_run(parse_config(config))
+
+
+# -- synthetic ordinal grades: brightness encodes the grade -----------------------------------
+GRADES = ("none", "mild", "moderate", "severe")  # not alphabetical: the order must be given
+
+
+def make_grade_folder(root: Path, per_class: int = 20, size: int = 16, seed: int = 0) -> Path:
+    """``root/<grade>/pNNN.png``: the mean brightness rises with the grade."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for grade, name in enumerate(GRADES):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.normal(50 + 45 * grade, 18, (size, size))
+            array = np.clip(pixels, 0, 255).astype(np.uint8)
+            Image.fromarray(array).save(folder / f"p{100 * grade + i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def grade_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_grade_folder(tmp_path_factory.mktemp("grades") / "data")
+
+
+@pytest.fixture(scope="session")
+def ordinal_run(grade_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished ordinal run (CORAL head), shared by the read-only tests."""
+    from medlens.tasks.run import train_run
+
+    output = tmp_path_factory.mktemp("runs") / "ordinal"
+    config = tiny_config(grade_folder, output, task="ordinal", epochs=4)
+    data = config.data.model_copy(update={"classes": list(GRADES)})
+    return train_run(config.model_copy(update={"data": data}))

@@ -3,8 +3,9 @@
 One typed :class:`ModelCard` for every task: common fields (architecture, the keyword
 arguments of :func:`medlens.models.create_model`, preprocessing, classes, task, weights'
 SHA-256, data fingerprint, training summary, versions) plus a per-task section:
-``threshold`` / ``operating_point`` / ``temperature`` for classification, ``segmentation``
-(plan, label values, sliding-window overlap) for segmentation. :func:`read_card` is the one
+``threshold`` / ``operating_point`` / ``temperature`` for classification, ``ordinal`` (head,
+loss, grade decision chosen on validation) for ordinal tasks, ``segmentation`` (plan, label
+values, sliding-window overlap) for segmentation. :func:`read_card` is the one
 reader; cards written before the per-task section existed are read too.
 """
 
@@ -24,6 +25,7 @@ from medlens.training.checkpoint import atomic_write_text
 __all__ = [
     "CARD_FORMAT",
     "ModelCard",
+    "OrdinalCard",
     "SegmentationCard",
     "TrainingSummary",
     "read_card",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 CARD_FORMAT = "medlens-model/1"
-CardTask = Literal["binary", "multiclass", "multilabel", "segmentation"]
+CardTask = Literal["binary", "multiclass", "multilabel", "ordinal", "segmentation"]
 
 
 class _Card(BaseModel):
@@ -60,6 +62,32 @@ class SegmentationCard(_Card):
     overlap: float = Field(0.5, ge=0.0, lt=1.0)
 
 
+class OrdinalCard(_Card):
+    """The ordinal section: classes are grades, lowest first (the card's ``classes``).
+
+    ``decision`` is how a grade is decided: ``argmax`` of the grade probabilities, or
+    ``cut_points`` (``K - 1`` increasing values) on the expected grade
+    ``sum_k k * p_k``, chosen on validation to maximise QWK (``qwk``; ``qwk_argmax`` is
+    the argmax's kappa on the same cases).
+    """
+
+    head: Literal["linear", "ordinal"]
+    loss: Literal["ce", "coral", "cumulative_link"]
+    decision: Literal["argmax", "cut_points"] = "argmax"
+    cut_points: list[float] | None = None
+    qwk: float | None = None
+    qwk_argmax: float | None = None
+
+    @model_validator(mode="after")
+    def _cut_points_fit(self) -> OrdinalCard:
+        if (self.decision == "cut_points") != (self.cut_points is not None):
+            raise ValueError("decision cut_points needs its cut_points, argmax none")
+        cuts = self.cut_points or []
+        if any(b < a for a, b in zip(cuts, cuts[1:], strict=False)):
+            raise ValueError(f"ordinal cut_points must increase, got {cuts}")
+        return self
+
+
 class ModelCard(_Card):
     """``model.json`` of a run directory (see the module docstring)."""
 
@@ -76,6 +104,7 @@ class ModelCard(_Card):
     operating_point: dict[str, Any] | list[dict[str, Any]] | None = None
     temperature: float = 1.0
     segmentation: SegmentationCard | None = None
+    ordinal: OrdinalCard | None = None
     data_fingerprint: dict[str, Any] | str | None = None
     training: TrainingSummary | None = None
     versions: dict[str, str] = Field(default_factory=dict)
@@ -85,6 +114,11 @@ class ModelCard(_Card):
     def family(self) -> str:
         """``"segmentation"`` or ``"classification"`` (binary, multi-class, multi-label)."""
         return "segmentation" if self.task == "segmentation" else "classification"
+
+    @property
+    def output_task(self) -> str:
+        """How the outputs are read: an ordinal model gives per-grade logits, as multiclass."""
+        return "multiclass" if self.task == "ordinal" else self.task
 
     @model_validator(mode="before")
     @classmethod
@@ -100,6 +134,14 @@ class ModelCard(_Card):
     def _section_fits_task(self) -> ModelCard:
         if (self.task == "segmentation") != (self.segmentation is not None):
             raise ValueError("a segmentation card needs its segmentation section, others none")
+        if (self.task == "ordinal") != (self.ordinal is not None):
+            raise ValueError("an ordinal card needs its ordinal section, others none")
+        if (
+            self.ordinal
+            and self.ordinal.cut_points
+            and len(self.ordinal.cut_points) != len(self.classes) - 1
+        ):
+            raise ValueError(f"{len(self.classes)} grades need {len(self.classes) - 1} cut_points")
         return self
 
     def to_json(self) -> str:

@@ -40,9 +40,11 @@ __all__ = [
     "parse_config",
 ]
 
-Task = Literal["binary", "multiclass", "multilabel"]
-TaskOption = Literal["auto", "binary", "multiclass", "multilabel", "segmentation"]
-CLASSIFICATION_TASKS = ("binary", "multiclass", "multilabel")
+Task = Literal["binary", "multiclass", "multilabel", "ordinal"]
+TaskOption = Literal["auto", "binary", "multiclass", "multilabel", "ordinal", "segmentation"]
+CLASSIFICATION_TASKS = ("binary", "multiclass", "multilabel", "ordinal")
+#: losses of an ordinal task; ``coral`` and ``cumulative_link`` train a rank-consistent head
+ORDINAL_LOSSES = ("ce", "coral", "cumulative_link")
 
 
 class _Strict(BaseModel):
@@ -65,11 +67,14 @@ class DataConfig(_Strict):
     train_split: str = "train"
     val_split: str = "val"
     cache: bool = True
+    classes: list[str] | None = None  # the class order (ordinal: lowest grade first)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
         if (self.manifest is None) == (self.source is None):
             raise ValueError("give exactly one of data.manifest or data.source")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"data.classes: names repeat in {self.classes}")
         return self
 
 
@@ -91,9 +96,11 @@ class ModelConfig(_Strict):
 
 
 class LossConfig(_Strict):
-    """``auto`` is cross-entropy for multiclass and binary cross-entropy otherwise."""
+    """``auto`` is cross-entropy for multiclass, CORAL for ordinal, binary cross-entropy
+    otherwise. ``coral`` (Cao et al. 2020) and ``cumulative_link`` (ordinal logistic
+    regression) are for ordinal tasks only."""
 
-    name: Literal["auto", "ce", "bce", "focal"] = "auto"
+    name: Literal["auto", "ce", "bce", "focal", "coral", "cumulative_link"] = "auto"
     class_weights: Literal["balanced"] | list[float] | None = None
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
     focal_gamma: float = Field(2.0, ge=0.0)
@@ -161,10 +168,14 @@ class TrainConfig(_Strict):
             raise ValueError(f"segmentation: this section needs task segmentation, not {self.task}")
         if self.is_segmentation and self.loss.name != "auto":
             raise ValueError("loss: segmentation trains with Dice + cross-entropy; leave loss.name")
-        if self.loss.name == "ce" and self.task not in ("auto", "multiclass"):
+        if self.loss.name == "ce" and self.task not in ("auto", "multiclass", "ordinal"):
             raise ValueError(f"loss 'ce' needs task multiclass; use 'bce' for {self.task}")
-        if self.loss.name == "bce" and self.task == "multiclass":
+        if self.loss.name == "bce" and self.task in ("multiclass", "ordinal"):
             raise ValueError("loss 'bce' needs task binary or multilabel; use 'ce' for multiclass")
+        if self.loss.name in ("coral", "cumulative_link") and self.task != "ordinal":
+            raise ValueError(f"loss {self.loss.name!r} needs task ordinal, not {self.task}")
+        if self.task == "ordinal" and self.loss.name not in ("auto", *ORDINAL_LOSSES):
+            raise ValueError(f"task ordinal trains with {', '.join(ORDINAL_LOSSES)}")
         if self.model.freeze.unfreeze_epoch is not None and not self.model.freeze.backbone:
             raise ValueError("model.freeze.unfreeze_epoch needs model.freeze.backbone: true")
         _check_section("preprocessing", self.preprocessing)

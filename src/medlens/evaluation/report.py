@@ -22,6 +22,7 @@ from medlens.evaluation._html import (
 from medlens.evaluation._io import atomic_write
 from medlens.evaluation.classification import METRICS
 from medlens.evaluation.examples import ExampleCase, HeatmapGallery, ReportImage
+from medlens.evaluation.ordinal_report import ordinal_section
 from medlens.evaluation.shell import ci_level, report_page
 
 LABELS = {
@@ -94,6 +95,7 @@ def render_report(
     card = dict(model_card or {})
     sections = [
         _headline(metrics, card),
+        ordinal_section(metrics),
         _metric_table(metrics),
         _per_class_table(metrics),
         _curves(metrics),
@@ -102,8 +104,9 @@ def render_report(
         _examples(examples),
         _gallery(heatmap_gallery),
     ]
+    task = "ordinal" if "ordinal" in metrics else metrics["task"]
     return report_page(
-        title=title, kind=f"{metrics['task']} classification", metrics=metrics,
+        title=title, kind=f"{task} classification", metrics=metrics,
         sections=sections, history=history, fingerprint=fingerprint, model_card=card,
     )  # fmt: skip
 

@@ -81,14 +81,14 @@ def model_report(
         run_dir / "manifest.csv", predictor, (split, "val"), max_images, seed
     )
     logits = collect_logits(model, x.split(64))
-    probs = class_probabilities(logits, card.task, float(card.temperature or 1.0))
-    predicted = decide(probs, card.task, card.threshold)
+    probs = class_probabilities(logits, card.output_task, float(card.temperature or 1.0))
+    predicted = decide(probs, card.output_task, card.threshold)
     truth = y.numpy() if card.task != "binary" else y.numpy().astype(bool)
     return ModelReport(
         **_model_fields(run_dir, model, card.architecture),
         split=used,
         images=len(x),
-        auc=auc_or_none(y.numpy(), probs, card.task),
+        auc=auc_or_none(y.numpy(), probs, card.output_task),
         accuracy=float(np.mean(predicted == truth)),
         ms_per_image=_ms_per_image(model, x[:1]) if timing else None,
     )

@@ -187,7 +187,7 @@ class ClassificationCheck:
                 self.images.split(32),
                 precision="fp32" if name == "fp32" else "int8",
                 labels=self.labels,
-                task=self.card.task,
+                task=self.card.output_task,
                 threshold=self.card.threshold,
                 temperature=float(self.card.temperature or 1.0),
                 tolerance=self.tolerance,

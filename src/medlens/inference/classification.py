@@ -1,6 +1,8 @@
 """Classification predictions: probabilities per class and the decided label.
 
 Logits are divided by the card's temperature and compared with its decision threshold(s).
+An ordinal model's probabilities are per grade; its grade is decided by the card's
+``ordinal`` section (the argmax, or cut-points on the expected grade).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class Prediction:
     ``probabilities`` maps class name to probability (calibrated when the run fitted a
     temperature); ``label`` is the decided class (binary: positive when its probability is
     at least ``threshold``; multiclass: argmax), or the ``|``-joined labels of a multi-label
-    model (empty when none).
+    model (empty when none). An ordinal model's ``label`` is the decided grade, with its
+    index ``grade`` (0 = lowest) and the ``expected_grade`` ``sum_k k * p_k``.
     """
 
     probabilities: dict[str, float]
@@ -34,13 +37,17 @@ class Prediction:
     threshold: float | list[float] | None
     engine: str
     source: str = ""
+    grade: int | None = None
+    expected_grade: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        grades = {"grade": self.grade, "expected_grade": self.expected_grade}
         return {
             "source": self.source,
             "label": self.label,
             "threshold": self.threshold,
             "engine": self.engine,
+            **(grades if self.grade is not None else {}),
             **{f"p_{name}": p for name, p in self.probabilities.items()},
         }
 
@@ -53,6 +60,8 @@ class ClassificationPredictor(Predictor):
     def _configure(self) -> None:
         self.temperature = float(self.card.temperature or 1.0)
         self.threshold = self.card.threshold
+        self.ordinal = self.card.ordinal
+        self.task = self.card.output_task  # ordinal: per-grade probabilities, as multiclass
 
     def predict(self, images: Sequence[Image]) -> list[Prediction]:
         """Probabilities and decided labels, in the order of ``images``."""
@@ -77,6 +86,8 @@ class ClassificationPredictor(Predictor):
 
     def decide(self, probs: Sequence[float]) -> str:
         """The label for one row of per-class probabilities (see :class:`Prediction`)."""
+        if self.ordinal is not None:
+            return self.classes[self.grade(probs)]
         if self.task == "multiclass":
             return self.classes[max(range(len(probs)), key=probs.__getitem__)]
         if self.task == "binary":
@@ -86,7 +97,19 @@ class ClassificationPredictor(Predictor):
         chosen = [c for c, p, t in zip(self.classes, probs, thresholds, strict=True) if p >= t]
         return "|".join(chosen)
 
+    def grade(self, probs: Sequence[float]) -> int:
+        """An ordinal model's decided grade index for one row of grade probabilities."""
+        from medlens.evaluation.ordinal import decide_grades
+
+        cut_points = self.ordinal.cut_points if self.ordinal is not None else None
+        return int(decide_grades([list(probs)], cut_points)[0])
+
     def _prediction(self, probs: list[float], image: Image) -> Prediction:
         by_class = dict(zip(self.classes, probs, strict=True))
         source = str(image.source) if image.source is not None else ""
-        return Prediction(by_class, self.decide(probs), self.threshold, self.engine, source)
+        label = self.decide(probs)
+        if self.ordinal is None:
+            return Prediction(by_class, label, self.threshold, self.engine, source)
+        expected = sum(k * p for k, p in enumerate(probs))
+        grade = self.classes.index(label)
+        return Prediction(by_class, label, None, self.engine, source, grade, expected)

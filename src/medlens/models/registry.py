@@ -102,6 +102,7 @@ def create_model(
     pretrained: Pretrained = False,
     image_size: int | None = None,
     drop_rate: float = 0.0,
+    head: str = "linear",
     **kwargs: Any,
 ) -> Classifier:
     """Build a registered model, optionally with pretrained weights.
@@ -114,11 +115,15 @@ def create_model(
             bundled EfficientNet-Lite0 file) or a path to a ``.safetensors`` / ``.pt`` file.
         image_size: the side the model is built for (default: the model's own).
         drop_rate: dropout before the classifier.
+        head: ``"linear"`` (one logit per class) or ``"ordinal"`` (a rank-consistent head
+            for ordered grades; see :mod:`medlens.models.heads`).
         **kwargs: model-specific options (see :attr:`ModelInfo.options`).
     """
     info = model_info(name)
     _check_args(info, num_classes, in_chans, drop_rate, image_size, kwargs)
     if info.kind == "segmenter":
+        if head != "linear":
+            raise ConfigError(f"{name} is a segmenter: it takes no classifier head")
         return _create_segmenter(info, num_classes, in_chans, pretrained, image_size, kwargs)
     size = image_size or info.cfg.input_size
     model = info.builder(
@@ -130,7 +135,18 @@ def create_model(
         from medlens.models.weights import load_pretrained
 
         load_pretrained(model, "imagenet" if pretrained is True else pretrained)
+    _attach_head(model, head, num_classes)
     return model
+
+
+def _attach_head(model: Classifier, head: str, num_classes: int) -> None:
+    from medlens.models.heads import HEADS, attach_head
+
+    if head not in HEADS:
+        raise ConfigError(f"unknown head {head!r} (known: {', '.join(HEADS)})")
+    if head == "ordinal" and num_classes < 2:
+        raise ConfigError(f"an ordinal head needs at least 2 grades, got num_classes={num_classes}")
+    attach_head(model, head)
 
 
 def _create_segmenter(

@@ -47,6 +47,8 @@ def evaluate_classification(
         raw_probs=_for_eval(raw, predictor.task),
         temperature=predictor.temperature,
     )
+    if predictor.ordinal is not None:
+        metrics["ordinal"] = _ordinal_metrics(y, probs, predictor, n_bootstrap)
     write_metrics(out / "metrics.json", metrics)
     _write_predictions(out / "predictions.csv", predictor, records, probs)
     cases = _examples(images, y, np.asarray(probs), predictor, examples)
@@ -181,6 +183,19 @@ def _targets(records: Sequence[Any], classes: Sequence[str], task: str) -> Any:
     return encode_targets(records, classes, task).numpy()
 
 
+def _ordinal_metrics(y: Any, probs: list[list[float]], predictor: Any, n_bootstrap: int) -> Any:
+    """QWK, MAE, accuracy, confusion matrix and cut-point AUCs under the card's decision."""
+    from medlens.evaluation.ordinal import ordinal_metrics
+
+    return ordinal_metrics(
+        y,
+        probs,
+        cut_points=predictor.ordinal.cut_points,
+        class_names=predictor.classes,
+        n_bootstrap=n_bootstrap,
+    )
+
+
 def _for_eval(probs: list[list[float]], task: str) -> Any:
     """Evaluation takes the positive-class column for binary tasks."""
     import numpy as np
@@ -201,13 +216,20 @@ def _write_predictions(
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    ordinal = getattr(predictor, "ordinal", None) is not None
     header = ["path", *(["true_label"] if with_truth else []), "predicted_label"]
+    header += ["grade", "expected_grade"] if ordinal else []
     writer.writerow(header + [f"p_{name}" for name in predictor.classes])
     for record, row in zip(records, probs, strict=True):
         label = predictor.decide(row)
         truth = ["|".join(record.labels)] if with_truth else []
-        writer.writerow([record.path, *truth, label, *(f"{p:.6f}" for p in row)])
+        grades = [predictor.grade(row), f"{_expected(row):.4f}"] if ordinal else []
+        writer.writerow([record.path, *truth, label, *grades, *(f"{p:.6f}" for p in row)])
     atomic_write_text(path, buffer.getvalue())
+
+
+def _expected(probs: Sequence[float]) -> float:
+    return sum(k * p for k, p in enumerate(probs))
 
 
 def _examples(images: list, y: Any, probs: Any, predictor: Any, per_group: int) -> list:

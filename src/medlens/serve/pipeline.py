@@ -36,6 +36,8 @@ class Analysis:
     shape: tuple[int, ...]
     preview_png: bytes | None = None
     heatmap_png: bytes | None = None
+    grade: int | None = None  # ordinal models: the decided grade's index and the expected grade
+    expected_grade: float | None = None
 
 
 def analyse(
@@ -65,6 +67,8 @@ def analyse(
         shape=tuple(int(s) for s in image.array.shape),
         preview_png=preview_png if preview else None,
         heatmap_png=heatmap_png,
+        grade=getattr(pred, "grade", None),
+        expected_grade=getattr(pred, "expected_grade", None),
     )
 
 

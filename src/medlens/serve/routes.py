@@ -254,6 +254,8 @@ def _result_fields(result: tuple[str, Analysis]) -> dict[str, Any]:
         label=a.label,
         probabilities=a.probabilities,
         threshold=a.threshold,
+        grade=a.grade,
+        expected_grade=a.expected_grade,
         input_sha256=sha,
         image=ImageInfo(modality=a.modality, shape=list(a.shape)),
     )

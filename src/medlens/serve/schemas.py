@@ -56,6 +56,12 @@ class _Result(BaseModel):
         description="Decision threshold: binary, of the positive class; multi-label, one per "
         "label; multiclass, none (argmax)."
     )
+    grade: int | None = Field(
+        None, description="Ordinal models: index of the decided grade (0 = lowest), else null."
+    )
+    expected_grade: float | None = Field(
+        None, description="Ordinal models: sum of grade index x probability, else null."
+    )
     input_sha256: str = Field(description="SHA-256 of the uploaded file.")
     image: ImageInfo
 

@@ -1,9 +1,14 @@
-"""Classification (binary, multi-class, multi-label), 2D or 3D, as a :class:`Task`.
+"""Classification (binary, multi-class, multi-label, ordinal), 2D or 3D, as a :class:`Task`.
 
 Images are preprocessed once and cached as float16 (:mod:`medlens.training.data`); the
 model comes from the registry; validation reports loss and ROC-AUC; after training the
 temperature and the decision threshold(s) are fitted on validation and stored in the card.
 Input channels and dimensionality follow the data unless the config says otherwise.
+
+An ordinal task (``task: ordinal``) has its classes in grade order (``data.classes``, or
+integer class names), a rank-consistent head unless the loss is plain ``ce``, picks its
+best weights by validation QWK and stores the grade decision (cut-points on the expected
+grade, chosen on validation) in the card's ``ordinal`` section.
 """
 
 from __future__ import annotations
@@ -14,19 +19,25 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from medlens.data.manifest import Manifest
 from medlens.errors import ConfigError
 from medlens.tasks.base import Task, TaskSetup
 from medlens.training.outputs import num_outputs, prepare_target, probabilities
 
 if TYPE_CHECKING:
     from medlens.config import TrainConfig
-    from medlens.data.manifest import Manifest
     from medlens.training.distributed import DistContext
     from medlens.training.loop import Trainer
 
 DEFAULT_BATCH_SIZE = 64
 
-__all__ = ["ClassificationTask", "build_augmentation", "choose_threshold", "resolve_task"]
+__all__ = [
+    "ClassificationTask",
+    "build_augmentation",
+    "choose_threshold",
+    "order_classes",
+    "resolve_task",
+]
 
 
 class ClassificationTask(Task):
@@ -38,6 +49,8 @@ class ClassificationTask(Task):
     def __init__(self, config: TrainConfig, manifest: Manifest) -> None:
         super().__init__(config, manifest)
         self.name = resolve_task(config.task, manifest)
+        if self.name == "ordinal":
+            self.monitor = "val_qwk"
 
     def check(self) -> None:
         from medlens.models import model_info
@@ -116,8 +129,14 @@ class ClassificationTask(Task):
             "in_chans": self.in_chans,
             "image_size": self.config.model.image_size,
             "drop_rate": self.config.model.drop_rate,
+            **({"head": self.head} if self.head != "linear" else {}),
             **options,
         }
+
+    @property
+    def head(self) -> str:
+        """``ordinal`` for the ordinal losses (coral, cumulative_link), else ``linear``."""
+        return "ordinal" if self.name == "ordinal" and self.config.loss.name != "ce" else "linear"
 
     def _preprocessing(self, model: torch.nn.Module) -> Any:
         """The model's :class:`Preprocessing`: config values over the model's defaults."""
@@ -141,6 +160,12 @@ class ClassificationTask(Task):
         logits, targets = trainer.predict_logits(trainer.val_loader)  # type: ignore[arg-type]
         loss = float(trainer.loss_fn(logits, targets))
         probs = probabilities(logits, self.name).numpy()  # type: ignore[arg-type]
+        if self.name == "ordinal":
+            from medlens.evaluation.ordinal import quadratic_kappa
+
+            y = targets.numpy()
+            qwk = quadratic_kappa(y, probs.argmax(1), probs.shape[1])
+            return {"val_loss": loss, "val_qwk": qwk, "val_auc": auc_score(probs, y, "multiclass")}
         return {"val_loss": loss, "val_auc": auc_score(probs, targets.numpy(), self.name)}  # type: ignore[arg-type]
 
     def card_fields(self, trainer: Trainer, setup: TaskSetup) -> dict[str, Any]:
@@ -150,8 +175,17 @@ class ClassificationTask(Task):
         if self.config.temperature_scaling:
             temperature = _temperature(logits, targets, self.name)
         probs = probabilities(logits, self.name, temperature).numpy()  # type: ignore[arg-type]
+        if self.name == "ordinal":
+            return {"temperature": temperature, "ordinal": self._ordinal_card(probs, targets)}
         decision = choose_threshold(probs, targets.numpy(), self.name, self.config)
         return {**decision, "temperature": temperature}
+
+    def _ordinal_card(self, probs: Any, targets: torch.Tensor) -> dict[str, Any]:
+        """The grade decision chosen on validation (cut-points, or argmax if not better)."""
+        from medlens.evaluation.ordinal import select_cut_points
+
+        loss = "coral" if self.config.loss.name == "auto" else self.config.loss.name
+        return {"head": self.head, "loss": loss, **select_cut_points(targets.numpy(), probs)}
 
 
 def resolve_task(config_task: str, manifest: Manifest) -> str:
@@ -159,6 +193,13 @@ def resolve_task(config_task: str, manifest: Manifest) -> str:
     found = manifest.task
     if found == "segmentation":
         raise ConfigError("this dataset is a segmentation dataset, not classification")
+    if config_task == "ordinal":
+        if found != "multiclass" or len(manifest.classes) < 3:
+            raise ConfigError(
+                f"task ordinal needs one grade per image and at least 3 grades; the data is "
+                f"{found} with classes {list(manifest.classes)}"
+            )
+        return "ordinal"
     if found == "multiclass" and len(manifest.classes) == 2:
         found = "binary"
     if config_task not in ("auto", found) and not (
@@ -166,6 +207,34 @@ def resolve_task(config_task: str, manifest: Manifest) -> str:
     ):
         raise ConfigError(f"config says task {config_task} but the data is {found}")
     return found if config_task == "auto" else config_task
+
+
+def order_classes(manifest: Manifest, classes: list[str] | None, task: str) -> Manifest:
+    """The manifest with its classes in the configured order (``data.classes``).
+
+    The names must be exactly those of the data. An ordinal task without ``data.classes``
+    needs integer class names (``0``, ``1``, ``2``...), taken in numeric order: any other
+    order would be a guess.
+    """
+    found = set(manifest.classes)
+    if classes is not None:
+        if set(classes) != found:
+            missing, extra = sorted(found - set(classes)), sorted(set(classes) - found)
+            raise ConfigError(
+                f"data.classes must name every class of the data once: missing {missing}, "
+                f"not in the data {extra}"
+            )
+        return Manifest(manifest.records, tuple(classes))
+    if task != "ordinal":
+        return manifest
+    try:
+        numeric = sorted(manifest.classes, key=int)
+    except ValueError:
+        raise ConfigError(
+            f"task ordinal: give the grade order as data.classes (lowest first); the class "
+            f"names {list(manifest.classes)} have no unambiguous order"
+        ) from None
+    return Manifest(manifest.records, tuple(numeric))
 
 
 def build_augmentation(section: dict[str, Any] | str) -> Any:
@@ -187,6 +256,7 @@ def _class_counts(targets: torch.Tensor, task: str, k: int) -> list[int]:
 def _temperature(logits: torch.Tensor, targets: torch.Tensor, task: str) -> float:
     from medlens.evaluation import fit_temperature
 
+    task = "multiclass" if task == "ordinal" else task  # ordinal logits: per-grade, softmax
     y = targets.numpy().reshape(-1) if task != "multilabel" else targets.numpy()
     return fit_temperature(logits.numpy(), y, task=task)
 

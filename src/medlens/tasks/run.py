@@ -129,7 +129,11 @@ def build_manifest(config: TrainConfig) -> Any:
     from medlens.data import assign_splits, load_manifest, open_source
 
     data = config.data
+    from medlens.tasks.classification import order_classes
+
     manifest = load_manifest(data.manifest) if data.manifest else open_source(data.source)
+    if not config.is_segmentation:
+        manifest = order_classes(manifest, data.classes, config.task)
     return assign_splits(
         manifest,
         val_fraction=data.val_fraction,

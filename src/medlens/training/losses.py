@@ -1,4 +1,4 @@
-"""Losses for binary, multi-class and multi-label classification."""
+"""Losses for binary, multi-class, multi-label and ordinal classification."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import nn
 from medlens.config import LossConfig, Task
 from medlens.errors import ConfigError
 
-__all__ = ["BCELoss", "FocalLoss", "build_loss", "class_weights_from_counts"]
+__all__ = ["BCELoss", "CoralLoss", "FocalLoss", "build_loss", "class_weights_from_counts"]
 
 
 def class_weights_from_counts(counts: Sequence[int]) -> list[float]:
@@ -82,6 +82,32 @@ class BCELoss(nn.Module):
         return F.binary_cross_entropy_with_logits(logits, smooth, weight=weight)
 
 
+class CoralLoss(nn.Module):
+    """CORAL (Cao et al. 2020): the mean over the ``K - 1`` cut-points of the binary
+    cross-entropy of ``grade > k``.
+
+    Takes per-grade log-probabilities (the output of
+    :class:`~medlens.models.heads.OrdinalHead`) and integer grades; ``log P(grade > k)`` is
+    the log-sum-exp of the grades above ``k``, which for that head equals ``logσ(z_k)``.
+    ``weight`` (one per cut-point) weighs the binary tasks, as the paper's ``λ``.
+    """
+
+    def __init__(self, *, weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)
+
+    def forward(self, log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        log_probs = log_probs.log_softmax(-1)  # a no-op for the ordinal head's output
+        k = log_probs.shape[1]
+        above = torch.stack([log_probs[:, j + 1 :].logsumexp(-1) for j in range(k - 1)], 1)
+        at_most = torch.stack([log_probs[:, : j + 1].logsumexp(-1) for j in range(k - 1)], 1)
+        is_above = target[:, None] > torch.arange(k - 1, device=target.device)
+        nll = -torch.where(is_above, above, at_most)
+        if self.weight is not None:
+            nll = nll * self.weight
+        return nll.sum(1).mean() / (k - 1)
+
+
 def build_loss(
     config: LossConfig, task: Task, class_counts: Sequence[int] | None = None
 ) -> nn.Module:
@@ -90,6 +116,8 @@ def build_loss(
     ``class_counts`` (per class, from the training split) is needed for ``balanced`` weights.
     """
     weight = _resolve_weights(config, class_counts)
+    if task == "ordinal":
+        return _ordinal_loss(config, weight)
     multiclass = task == "multiclass"
     if config.name == "focal":
         return FocalLoss(
@@ -101,6 +129,18 @@ def build_loss(
     if multiclass:
         return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
     return BCELoss(weight=weight, label_smoothing=config.label_smoothing)
+
+
+def _ordinal_loss(config: LossConfig, weight: torch.Tensor | None) -> nn.Module:
+    """``coral`` (the default), ``cumulative_link`` (the likelihood of the ordinal head: the
+    cross-entropy of its grade log-probabilities) or plain ``ce``; weights are per grade."""
+    if config.name in ("auto", "coral"):
+        if config.label_smoothing:
+            raise ConfigError("loss.label_smoothing is not defined for the coral loss")
+        # per-grade class weights become per-cut-point weights: the mean of both sides
+        cut_weight = None if weight is None else (weight[:-1] + weight[1:]) / 2
+        return CoralLoss(weight=cut_weight)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
 
 
 def _resolve_weights(config: LossConfig, class_counts: Sequence[int] | None) -> torch.Tensor | None:
