@@ -285,6 +285,11 @@ def make_grade_folder(root: Path, per_class: int = 20, size: int = 16, seed: int
 
 
 @pytest.fixture(scope="session")
+def grade_names() -> tuple[str, ...]:
+    return GRADES
+
+
+@pytest.fixture(scope="session")
 def grade_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_grade_folder(tmp_path_factory.mktemp("grades") / "data")
 

@@ -65,23 +65,25 @@ class SegmentationCard(_Card):
 class OrdinalCard(_Card):
     """The ordinal section: classes are grades, lowest first (the card's ``classes``).
 
-    ``decision`` is how a grade is decided: ``argmax`` of the grade probabilities, or
-    ``cut_points`` (``K - 1`` increasing values) on the expected grade
-    ``sum_k k * p_k``, chosen on validation to maximise QWK (``qwk``; ``qwk_argmax`` is
-    the argmax's kappa on the same cases).
+    ``decision`` is how a grade is decided (:func:`medlens.evaluation.ordinal.decide_grades`):
+    ``argmax`` of the grade probabilities, ``median`` (the count of ``P(grade > k) > 0.5``)
+    or ``cut_points`` (``K - 1`` increasing values) on the expected grade ``sum_k k * p_k``;
+    the rule with the highest validation QWK (``qwk``; ``qwk_argmax`` and ``qwk_median``
+    are those rules' kappas on the same cases).
     """
 
     head: Literal["linear", "ordinal"]
     loss: Literal["ce", "coral", "cumulative_link"]
-    decision: Literal["argmax", "cut_points"] = "argmax"
+    decision: Literal["argmax", "median", "cut_points"] = "argmax"
     cut_points: list[float] | None = None
     qwk: float | None = None
     qwk_argmax: float | None = None
+    qwk_median: float | None = None
 
     @model_validator(mode="after")
     def _cut_points_fit(self) -> OrdinalCard:
         if (self.decision == "cut_points") != (self.cut_points is not None):
-            raise ValueError("decision cut_points needs its cut_points, argmax none")
+            raise ValueError("decision cut_points needs its cut_points, the other rules none")
         cuts = self.cut_points or []
         if any(b < a for a, b in zip(cuts, cuts[1:], strict=False)):
             raise ValueError(f"ordinal cut_points must increase, got {cuts}")

@@ -1,10 +1,12 @@
 """Ordinal (graded) classification: the grade decision and its metrics.
 
 Grades are class indices ``0..K-1`` in order. The *expected grade* of a case is
-``sum_k k * p_k``; a model decides a grade either by the argmax of its grade probabilities
-or by comparing the expected grade with ``K - 1`` increasing cut-points
-(``grade = #{k : expected >= t_k}``), chosen on the validation split to maximise the
-quadratic-weighted kappa (:func:`select_cut_points`).
+``sum_k k * p_k``. A model decides a grade by one of three rules (:func:`decide_grades`):
+``argmax`` of its grade probabilities; ``median``, the number of cumulative probabilities
+``P(grade > k)`` above 0.5 (CORAL's rule, robust when a rank-consistent head gives middle
+grades little mass); or ``cut_points``, the expected grade compared with ``K - 1`` increasing
+cut-points (``grade = #{k : expected >= t_k}``) chosen on the validation split to maximise
+the quadratic-weighted kappa (:func:`select_cut_points`).
 
 Metrics (:func:`ordinal_metrics`): quadratic-weighted kappa (scikit-learn's
 ``cohen_kappa_score(weights="quadratic")``), mean absolute error in grades (of the decided
@@ -49,11 +51,17 @@ def expected_grade(probs: ArrayLike) -> np.ndarray:
     return p @ np.arange(p.shape[1], dtype=np.float64)
 
 
-def decide_grades(probs: ArrayLike, cut_points: Sequence[float] | None = None) -> np.ndarray:
-    """Grades from ``(n, K)`` probabilities: the argmax, or the expected grade cut at
-    ``cut_points`` (``K - 1`` increasing values)."""
+def decide_grades(
+    probs: ArrayLike, cut_points: Sequence[float] | None = None, *, rule: str = "argmax"
+) -> np.ndarray:
+    """Grades from ``(n, K)`` probabilities: the expected grade cut at ``cut_points``
+    (``K - 1`` increasing values) when given, else ``rule`` (``argmax`` or ``median``)."""
     p = _check_probs(probs)
     if cut_points is None:
+        if rule == "median":
+            return (1 - p.cumsum(axis=1)[:, :-1] > 0.5).sum(axis=1)
+        if rule != "argmax":
+            raise EvaluationError(f"unknown grade rule {rule!r}: argmax, median or cut_points")
         return p.argmax(axis=1)
     cuts = np.asarray(cut_points, dtype=np.float64)
     if cuts.shape != (p.shape[1] - 1,) or np.any(np.diff(cuts) < 0):
@@ -75,7 +83,8 @@ def select_cut_points(y_true: ArrayLike, probs: ArrayLike, passes: int = 3) -> d
     Coordinate ascent from rounding (``t_k = k + 0.5``): each cut-point in turn moves to
     the candidate between its neighbours with the highest kappa (a tie keeps it), so the
     result is never worse than rounding. Returns ``{"decision", "cut_points", "qwk",
-    "qwk_argmax"}``: ``decision`` is ``"cut_points"`` only when they beat the argmax.
+    "qwk_argmax", "qwk_median"}``: ``decision`` is the rule with the highest kappa;
+    ``cut_points`` only when they beat both ``argmax`` and ``median`` (ties: argmax).
     """
     y, p = _check_labels(y_true, probs)
     k = p.shape[1]
@@ -96,13 +105,16 @@ def select_cut_points(y_true: ArrayLike, probs: ArrayLike, passes: int = 3) -> d
                     best, cuts, moved = score, trial, True
         if not moved:
             break
-    argmax = _kappa_or_floor(y, p.argmax(1), k)
-    use_cuts = best > argmax
+    argmax = _kappa_or_floor(y, decide_grades(p, rule="argmax"), k)
+    median = _kappa_or_floor(y, decide_grades(p, rule="median"), k)
+    decision = max(("argmax", argmax), ("median", median), ("cut_points", best),
+                   key=lambda item: item[1])[0]  # fmt: skip
     return {
-        "decision": "cut_points" if use_cuts else "argmax",
-        "cut_points": [float(c) for c in cuts] if use_cuts else None,
-        "qwk": float(max(best, argmax)),
+        "decision": decision,
+        "cut_points": [float(c) for c in cuts] if decision == "cut_points" else None,
+        "qwk": float(max(best, argmax, median)),
         "qwk_argmax": float(argmax),
+        "qwk_median": float(median),
     }
 
 
@@ -111,6 +123,7 @@ def ordinal_metrics(
     probs: ArrayLike,
     *,
     cut_points: Sequence[float] | None = None,
+    rule: str = "argmax",
     class_names: Sequence[str] | None = None,
     n_bootstrap: int = DEFAULT_RESAMPLES,
     seed: int = 0,
@@ -118,14 +131,14 @@ def ordinal_metrics(
 ) -> dict[str, Any]:
     """The ordinal section of ``metrics.json``: every figure as ``{value, ci_low, ci_high}``.
 
-    ``cut_points`` is the model's decision rule (None: argmax).
+    The model's decision: ``cut_points`` when given, else ``rule`` (argmax or median).
     """
     y, p = _check_labels(y_true, probs)
     k = p.shape[1]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
         raise EvaluationError(f"{k} grades but {len(names)} class names")
-    grades = decide_grades(p, cut_points)
+    grades = decide_grades(p, cut_points, rule=rule)
     statistic = _statistic(y, p, grades)
     point = {name: float(v[0]) for name, v in statistic(np.ones((1, len(y)))).items()}
     samples = (
@@ -140,7 +153,7 @@ def ordinal_metrics(
     np.add.at(confusion, (y, grades), 1)
     return {
         "grades": names,
-        "decision": {"rule": "cut_points" if cut_points else "argmax", "cut_points": cut_points},
+        "decision": {"rule": "cut_points" if cut_points else rule, "cut_points": cut_points},
         "metrics": {name: figures[name] for name in ("qwk", "mae", "mae_expected", "accuracy")},
         "cut_point_auc": {f">= {names[j]}": figures[f"auc_ge_{j}"] for j in range(1, k)},
         "confusion_matrix": confusion.tolist(),

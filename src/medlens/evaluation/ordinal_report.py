@@ -46,6 +46,8 @@ def ordinal_section(metrics: Mapping[str, Any]) -> str:
 def _decision_text(ordinal: Mapping[str, Any]) -> str:
     grades = " < ".join(ordinal["grades"])
     cuts = ordinal["decision"]["cut_points"]
+    if not cuts and ordinal["decision"]["rule"] == "median":
+        return f"Grades {grades}; the decided grade is the median of the grade probabilities."
     if not cuts:
         return f"Grades {grades}; the decided grade is the most probable one."
     shown = ", ".join(f"{c:.2f}" for c in cuts)

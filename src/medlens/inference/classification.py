@@ -2,7 +2,7 @@
 
 Logits are divided by the card's temperature and compared with its decision threshold(s).
 An ordinal model's probabilities are per grade; its grade is decided by the card's
-``ordinal`` section (the argmax, or cut-points on the expected grade).
+``ordinal`` section (argmax, median, or cut-points on the expected grade).
 """
 
 from __future__ import annotations
@@ -101,8 +101,10 @@ class ClassificationPredictor(Predictor):
         """An ordinal model's decided grade index for one row of grade probabilities."""
         from medlens.evaluation.ordinal import decide_grades
 
-        cut_points = self.ordinal.cut_points if self.ordinal is not None else None
-        return int(decide_grades([list(probs)], cut_points)[0])
+        ordinal = self.ordinal
+        cut_points = ordinal.cut_points if ordinal is not None else None
+        rule = ordinal.decision if ordinal is not None and cut_points is None else "argmax"
+        return int(decide_grades([list(probs)], cut_points, rule=rule)[0])
 
     def _prediction(self, probs: list[float], image: Image) -> Prediction:
         by_class = dict(zip(self.classes, probs, strict=True))

@@ -191,6 +191,7 @@ def _ordinal_metrics(y: Any, probs: list[list[float]], predictor: Any, n_bootstr
         y,
         probs,
         cut_points=predictor.ordinal.cut_points,
+        rule="argmax" if predictor.ordinal.cut_points else predictor.ordinal.decision,
         class_names=predictor.classes,
         n_bootstrap=n_bootstrap,
     )

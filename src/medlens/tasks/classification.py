@@ -7,8 +7,8 @@ Input channels and dimensionality follow the data unless the config says otherwi
 
 An ordinal task (``task: ordinal``) has its classes in grade order (``data.classes``, or
 integer class names), a rank-consistent head unless the loss is plain ``ce``, picks its
-best weights by validation QWK and stores the grade decision (cut-points on the expected
-grade, chosen on validation) in the card's ``ordinal`` section.
+best weights by validation QWK and stores the grade decision (argmax, median or cut-points
+on the expected grade, whichever has the best validation QWK) in the card's ``ordinal`` section.
 """
 
 from __future__ import annotations
@@ -161,10 +161,10 @@ class ClassificationTask(Task):
         loss = float(trainer.loss_fn(logits, targets))
         probs = probabilities(logits, self.name).numpy()  # type: ignore[arg-type]
         if self.name == "ordinal":
-            from medlens.evaluation.ordinal import quadratic_kappa
+            from medlens.evaluation.ordinal import decide_grades, quadratic_kappa
 
-            y = targets.numpy()
-            qwk = quadratic_kappa(y, probs.argmax(1), probs.shape[1])
+            y, rule = targets.numpy(), "median" if self.head == "ordinal" else "argmax"
+            qwk = quadratic_kappa(y, decide_grades(probs, rule=rule), probs.shape[1])
             return {"val_loss": loss, "val_qwk": qwk, "val_auc": auc_score(probs, y, "multiclass")}
         return {"val_loss": loss, "val_auc": auc_score(probs, targets.numpy(), self.name)}  # type: ignore[arg-type]
 
@@ -181,7 +181,7 @@ class ClassificationTask(Task):
         return {**decision, "temperature": temperature}
 
     def _ordinal_card(self, probs: Any, targets: torch.Tensor) -> dict[str, Any]:
-        """The grade decision chosen on validation (cut-points, or argmax if not better)."""
+        """The grade decision chosen on validation (argmax, median or cut-points)."""
         from medlens.evaluation.ordinal import select_cut_points
 
         loss = "coral" if self.config.loss.name == "auto" else self.config.loss.name
