@@ -42,8 +42,12 @@ def evaluate(
     from medlens.pipeline import evaluate_run
 
     out = evaluate_run(run, data=data, split=split, n_bootstrap=bootstrap)
-    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
-    for name in HEADLINE:
+    written = json.loads((out / "metrics.json").read_text())
+    metrics = written["metrics"]
+    if "ordinal" in written:  # graded runs: QWK, MAE and accuracy of the decided grade first
+        ordinal = written["ordinal"]["metrics"]
+        metrics = {**{f"grade_{k}": v for k, v in ordinal.items()}, **metrics}
+    for name in [n for n in metrics if n.startswith("grade_")] + list(HEADLINE):
         m = metrics.get(name) or {}
         if m.get("value") is not None:
             ci = (
