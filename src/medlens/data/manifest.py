@@ -146,7 +146,8 @@ class Manifest:
             rows = [{**row, "path": row.get("study")} for row in rows]
         if not rows or "path" not in rows[0]:
             raise DatasetError(
-                f"{path}: a manifest needs a header with a 'path' (or 'study') column"
+                f"{path}: a manifest needs a header with a 'path' column "
+                "(or 'study', for a study-level CSV)"
             )
         root = path.parent.resolve()
         records = [_record_from_row(row, root, path, i) for i, row in enumerate(rows, start=2)]
