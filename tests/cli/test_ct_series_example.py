@@ -74,6 +74,7 @@ def test_ct_series_per_study_trains_evaluates_explains_and_serves(
     with TestClient(create_app(settings)) as client:
         client.app.state.service.model.wait(60)
         files = {"file": ("study.zip", buffer.getvalue(), "application/zip")}
-        response = client.post("/v1/predict", files=files)
+        response = client.post("/v1/predict?heatmap=true", files=files)
     assert response.status_code == 200, response.text
     assert set(response.json()["probabilities"]) == {"normal", "tumour"}
+    assert response.json()["heatmap_png"] is None  # no Grad-CAM over slices: explain shows them
