@@ -68,6 +68,8 @@ class DataConfig(_Strict):
     val_split: str = "val"
     cache: bool = True
     classes: list[str] | None = None  # the class order (ordinal: lowest grade first)
+    #: The most memory (bytes) the preprocessed float16 tensors of one split may take.
+    cache_bytes: int = Field(8 * 2**30, ge=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:

@@ -14,6 +14,13 @@ from medlens.models import create_model, list_models, load_weights, model_info, 
 SIZE = 32
 
 
+def _batch(name: str, *shape: int) -> torch.Tensor:
+    """Random input of ``shape`` (B, C, H, W); volume-only models get 3 slices (B, C, 3, H, W)."""
+    if 2 in model_info(name).spatial_dims:
+        return torch.randn(shape)
+    return torch.randn(*shape[:2], 3, *shape[2:])
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
@@ -28,20 +35,20 @@ def test_model_contract(name: str, tmp_path) -> None:
     # forward, square and non-square input
     model.eval()
     for shape in [(2, 1, SIZE, SIZE), (2, 1, SIZE, SIZE + 16)]:
-        x = torch.randn(shape)
+        x = _batch(name, *shape)
         out = model(x)
         assert out.shape == (2, 2)
         assert torch.equal(model.forward_head(model.forward_features(x)), out)
 
     # backward: every trainable parameter gets a finite gradient
     model.train()
-    model(torch.randn(2, 1, SIZE, SIZE)).sum().backward()
+    model(_batch(name, 2, 1, SIZE, SIZE)).sum().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
     # pre-logits features feed the classifier
     model.eval()
-    x = torch.randn(3, 1, SIZE, SIZE)
+    x = _batch(name, 3, 1, SIZE, SIZE)
     feats = model.forward_head(model.forward_features(x), pre_logits=True)
     assert feats.shape == (3, model.get_classifier().in_features)
 
@@ -69,7 +76,7 @@ def test_model_contract(name: str, tmp_path) -> None:
 @pytest.mark.parametrize("name", list_models(kind="classifier"))
 def test_three_channels_five_classes(name: str) -> None:
     model = create_model(name, num_classes=5, in_chans=3, image_size=SIZE).eval()
-    assert model(torch.randn(1, 3, SIZE, SIZE)).shape == (1, 5)
+    assert model(_batch(name, 1, 3, SIZE, SIZE)).shape == (1, 5)
     assert len(model.default_cfg.mean) == 3
 
 

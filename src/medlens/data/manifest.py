@@ -142,8 +142,13 @@ class Manifest:
             raise DatasetError(f"manifest not found: {path}") from None
         except (UnicodeDecodeError, csv.Error) as exc:
             raise DatasetError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from None
+        if rows and "path" not in rows[0] and "study" in rows[0]:  # a study-level CSV
+            rows = [{**row, "path": row.get("study")} for row in rows]
         if not rows or "path" not in rows[0]:
-            raise DatasetError(f"{path}: a manifest needs a header with a 'path' column")
+            raise DatasetError(
+                f"{path}: a manifest needs a header with a 'path' column "
+                "(or 'study', for a study-level CSV)"
+            )
         root = path.parent.resolve()
         records = [_record_from_row(row, root, path, i) for i, row in enumerate(rows, start=2)]
         return cls(tuple(records), tuple(classes))

@@ -146,6 +146,8 @@ def from_csv(path: str | Path) -> Manifest:
 
     Paths are relative to the CSV's folder (or absolute); ``label`` may hold several class
     names joined by ``|`` (multi-label). Rows without a patient ID are their own patient.
+    A study-level CSV names the column ``study``: each entry is then a DICOM series folder,
+    a NIfTI volume or a MedMNIST 3D item (``file.npz#train_images/3``).
     """
     manifest = Manifest.read(path)
     missing = [r.path for r in manifest if not Path(r.path.split("#", 1)[0]).exists()]
@@ -162,12 +164,26 @@ def image_stem(name: str) -> str:
     return Path(name).stem
 
 
-def find_images(inputs: Sequence[str | Path]) -> Iterator[Path]:
-    """Image files given directly or found under folders (sorted, hidden files skipped)."""
+def find_images(inputs: Sequence[str | Path], *, volumes: bool = False) -> Iterator[Path]:
+    """Image files given directly or found under folders (sorted, hidden files skipped).
+
+    With ``volumes`` (a 3D model), a folder whose visible files are all DICOM is one
+    series, so it is yielded itself rather than slice by slice.
+    """
     for item in map(Path, inputs):
-        if item.is_dir():
+        if volumes and is_series_folder(item):
+            yield item
+        elif item.is_dir():
             yield from (p for p in sorted(item.rglob("*")) if is_image_file(p))
         elif item.is_file():
             yield item
         else:
             raise DatasetError(f"input not found: {item}")
+
+
+def is_series_folder(path: Path) -> bool:
+    """A folder whose visible files are all DICOM (and that has at least one)."""
+    if not path.is_dir():
+        return False
+    files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
+    return bool(files) and all(is_dicom_file(p) for p in files)

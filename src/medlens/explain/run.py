@@ -122,16 +122,23 @@ def explain_files(
     """Explain every image under ``inputs`` with the run's model; write overlays and heatmaps.
 
     Folders are searched recursively; a volume given to a 2D model is reduced to its middle
-    slice (as ``medlens predict`` does). Files: ``<name>.<method>.png`` and ``.npy``.
+    slice (as ``medlens predict`` does). Files: ``<name>.<method>.png`` and ``.npy``; for a
+    slice-sequence model, ``<name>.slices.png`` and ``.json`` (per-slice attention weights).
+    A folder of DICOM files given to a 3D model is one series.
     """
     from medlens.data.sources import find_images
     from medlens.inference import Predictor
     from medlens.io import read_image
 
     predictor = Predictor.from_run(run_dir)
-    paths = list(find_images(inputs))
+    paths = list(find_images(inputs, volumes=_wants_volumes(predictor)))
     if not paths:
         raise DatasetError(f"no images found in {', '.join(str(p) for p in inputs)}")
+    from medlens.explain.slices import explain_slice_files, is_slice_sequence
+
+    if is_slice_sequence(predictor.model):  # per-slice attention instead of Grad-CAM
+        stems = [f"{_name_of(p)}.slices" for p in paths]
+        return explain_slice_files(predictor, paths, out_dir, _unique(stems))
     results = []
     for start in range(0, len(paths), chunk):
         images = [_for_model(read_image(p), predictor) for p in paths[start : start + chunk]]
@@ -159,6 +166,25 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, stem: str) -
     np.save(buffer, explanation.heatmap.astype(np.float32))
     atomic_write_bytes(npy, buffer.getvalue())
     return png, npy
+
+
+def _wants_volumes(predictor: Any) -> bool:
+    size = getattr(predictor.preprocessing, "spatial_size", None)
+    return size is not None and len(size) == 3
+
+
+def _name_of(path: Path) -> str:
+    from medlens.data.sources import image_stem
+
+    return image_stem(path.name)
+
+
+def _unique(stems: Sequence[str]) -> list[str]:
+    counts, seen, out = Counter(stems), Counter[str](), []
+    for stem in stems:
+        seen[stem] += 1
+        out.append(f"{stem}-{seen[stem]}" if counts[stem] > 1 else stem)
+    return out
 
 
 def output_stems(images: Sequence[Image], method: str) -> list[str]:

@@ -79,7 +79,8 @@ def predict_classification(
     predictor = Predictor.from_run(run_dir)
     from medlens.data.sources import find_images
 
-    paths = list(find_images(inputs))
+    volumes = len(predictor.preprocessing.spatial_size or ()) == 3
+    paths = list(find_images(inputs, volumes=volumes))
     if not paths:
         raise DatasetError(f"no images found in {', '.join(str(p) for p in inputs)}")
     _, _, probs = _predict_records(predictor, [str(p) for p in paths])
@@ -165,6 +166,10 @@ def _heatmap_gallery(
     if not picks:
         return HeatmapGallery((), "no case of the kinds the gallery shows.")
     images = [_as_2d(im, predictor) for im in load_images([paths[c.index] for c in picks])]
+    from medlens.explain.slices import is_slice_sequence
+
+    if is_slice_sequence(predictor.model):  # which slices drove the decision, not Grad-CAM
+        return _slice_gallery(predictor, images, picks)
     pngs: dict[int, bytes] = {}
     try:
         for target in dict.fromkeys(c.target for c in picks):  # None: the predicted class
@@ -175,6 +180,27 @@ def _heatmap_gallery(
         return HeatmapGallery((), f"Grad-CAM cannot explain this model ({exc}).")
     overlays = [ReportImage(pngs[i], c.caption) for i, c in enumerate(picks)]
     return HeatmapGallery(tuple(overlays), HEATMAP_NOTES[predictor.task])
+
+
+def _slice_gallery(predictor: Any, images: Sequence[Any], picks: Sequence[Any]) -> Any:
+    """Ranked slice strips of a slice-sequence model's attention for the picked cases."""
+    from medlens.errors import ConfigError
+    from medlens.evaluation import HeatmapGallery, ReportImage
+    from medlens.explain.slices import slice_attention, slice_strip_png
+
+    try:
+        items = slice_attention(predictor, images)
+    except ConfigError as exc:
+        return HeatmapGallery((), f"no per-slice view for this model ({exc}).")
+    overlays = [
+        ReportImage(slice_strip_png(item), f"{c.caption}: slices {item.ranked()[:3]} weigh most")
+        for item, c in zip(items, picks, strict=True)
+    ]
+    note = (
+        "Slice attention: the study's most-weighted slices, ranked, and every slice's "
+        "attention weight (the weights sum to 1 over the study)."
+    )
+    return HeatmapGallery(tuple(overlays), note)
 
 
 def _targets(records: Sequence[Any], classes: Sequence[str], task: str) -> Any:

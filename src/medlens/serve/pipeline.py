@@ -57,7 +57,8 @@ def analyse(
     pred = model.predictor.predict([image])[0]
     probabilities = {str(k): float(v) for k, v in dict(pred.probabilities).items()}
     preview_png, size = render_preview(image, window) if (preview or heatmap) else (None, None)
-    heatmap_png = render_heatmap(model, image, pred, size) if heatmap and size else None
+    cam = heatmap and size and not _slice_sequence(model)  # slice_seq: `medlens explain`
+    heatmap_png = render_heatmap(model, image, pred, size) if cam else None
     return Analysis(
         probabilities=probabilities,
         label=str(pred.label),
@@ -112,6 +113,12 @@ def render_preview(
     pil = PILImage.fromarray(np.ascontiguousarray(pixels))
     pil.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
     return encode_png(pil), (pil.height, pil.width)
+
+
+def _slice_sequence(model: ModelHandle) -> bool:
+    from medlens.explain.slices import is_slice_sequence
+
+    return is_slice_sequence(getattr(model.predictor, "model", None))
 
 
 def render_heatmap(

@@ -82,11 +82,14 @@ class Task(ABC):
 
     @cached_property
     def in_chans(self) -> int:
-        """As configured (``model.in_chans``, ``preprocessing.channels``), else as the data:
+        """As configured (``model.in_chans``, ``preprocessing.channels``, the number of
+        ``preprocessing.windows``), else as the data:
         3 when the training images are colour, 1 otherwise (grey saved as RGB is grey)."""
         from medlens.data import infer_channels
 
-        chosen = self.config.model.in_chans or self.config.preprocessing.get("channels")
+        preprocessing = self.config.preprocessing
+        windows = len(preprocessing.get("windows") or ())
+        chosen = self.config.model.in_chans or preprocessing.get("channels") or windows
         return int(chosen or infer_channels(self._training_rows()))
 
     @cached_property

@@ -115,7 +115,12 @@ class ClassificationTask(Task):
     def _tensors(self, split: str, preprocessing: Any) -> tuple[torch.Tensor, torch.Tensor]:
         from medlens.training.data import preprocess_split
 
-        return preprocess_split(self.manifest.split(split), preprocessing, self.name)
+        return preprocess_split(
+            self.manifest.split(split),
+            preprocessing,
+            self.name,
+            max_bytes=self.config.data.cache_bytes,
+        )
 
     def _create_kwargs(self) -> dict[str, Any]:
         from medlens.models import model_info

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CachedDataset",
+    "check_cache_size",
     "encode_targets",
     "item_seed",
     "load_images",
@@ -92,17 +93,47 @@ def load_images(paths: Sequence[str], *, threads: int = 4) -> list[Image]:
 
 
 def preprocess_split(
-    manifest: Manifest, preprocess: Callable[[Image], torch.Tensor], task: str, *, chunk: int = 512
+    manifest: Manifest,
+    preprocess: Callable[[Image], torch.Tensor],
+    task: str,
+    *,
+    chunk: int = 512,
+    max_bytes: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All images of a manifest split as one float16 tensor, with their targets."""
+    """All images of a manifest split as one float16 tensor, with their targets.
+
+    ``max_bytes`` bounds that tensor: the first image's size times the split's length is
+    checked before the rest is read, so a split that cannot fit is refused, not an OOM.
+    """
     if len(manifest) == 0:
         raise DatasetError("a split to train or validate on has no images")
     records = list(manifest)
     parts = []
     for start in range(0, len(records), chunk):
-        images = load_images([r.path for r in records[start : start + chunk]])
+        paths = [r.path for r in records[start : start + chunk]]
+        if start == 0 and max_bytes is not None:
+            first = preprocess(load_images(paths[:1], threads=1)[0])
+            check_cache_size(first.numel() * 2, len(records), max_bytes)
+        images = load_images(paths)
         parts.append(torch.stack([preprocess(image) for image in images]).half())
     return torch.cat(parts), encode_targets(records, manifest.classes, task)
+
+
+def check_cache_size(item_bytes: int, count: int, max_bytes: int) -> None:
+    """Refuse a split whose ``count`` preprocessed items of ``item_bytes`` exceed ``max_bytes``."""
+    total = item_bytes * count
+    if total <= max_bytes:
+        return
+    what = "one image alone" if item_bytes > max_bytes else f"{count} images"
+    raise DatasetError(
+        f"the preprocessed split would take {_size(total)} ({what}; {_size(item_bytes)} each "
+        f"as float16), over data.cache_bytes = {_size(max_bytes)}: lower "
+        "preprocessing.spatial_size or raise data.cache_bytes"
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
 def make_loader(

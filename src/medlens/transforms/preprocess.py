@@ -4,7 +4,8 @@ It turns an :class:`~medlens.io.Image` into the tensor a model takes, in a fixed
 
 1. channels first: ``(C, H, W)`` or ``(C, D, H, W)`` float32 (an alpha channel is dropped);
 2. resampling to ``spacing`` (mm), then to ``spatial_size`` (resize, or centre pad/crop);
-3. intensity to about [0, 1]: a window, percentile clipping, or ``scaling``;
+3. intensity to about [0, 1]: a window, percentile clipping, or ``scaling``; or several
+   windows, one output channel each (``windows``, e.g. brain/subdural/bone for head CT);
 4. channels to ``channels`` (grey <-> RGB);
 5. normalisation ``(x - mean) / std``.
 
@@ -52,11 +53,13 @@ class Preprocessing(BaseModel):
         size_mode: ``"resize"`` (interpolate to ``spatial_size``) or ``"pad_crop"`` (centre
             pad with the minimum / crop; keeps the spacing).
         window: a preset name (``lung``, ``bone``, ...), ``"C,W"`` or ``"auto"``.
+        windows: several ``(center, width)`` windows (HU for CT) applied to a grey image,
+            one channel each; ``channels`` is then their number.
         percentiles: clip to these per-image percentiles, e.g. ``(0.5, 99.5)``, then scale.
         scaling: used when neither window nor percentiles is set: ``"auto"`` divides 8-bit
             images by 255 and min-max scales the others; ``"range"`` divides integers by
             their type's maximum; ``"minmax"``, ``"zscore"`` (per image) or ``"none"``.
-        channels: 1 (RGB to grey by luma) or 3 (grey repeated).
+        channels: 1 (RGB to grey by luma) or 3 (grey repeated); with ``windows``, their count.
         mean, std: per channel (or one value); ``mean="imagenet"`` fills in ImageNet stats.
     """
 
@@ -66,9 +69,10 @@ class Preprocessing(BaseModel):
     spacing: tuple[float, ...] | None = None
     size_mode: Literal["resize", "pad_crop"] = "resize"
     window: str | None = None
+    windows: tuple[tuple[float, float], ...] | None = None
     percentiles: tuple[float, float] | None = None
     scaling: Literal["auto", "range", "minmax", "zscore", "none"] = "auto"
-    channels: Literal[1, 3] = 1
+    channels: int = 1
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
 
@@ -80,6 +84,8 @@ class Preprocessing(BaseModel):
             three = data.get("channels", 1) == 3
             data["mean"] = IMAGENET_MEAN if three else (float(np.mean(IMAGENET_MEAN)),)
             data["std"] = IMAGENET_STD if three else (float(np.mean(IMAGENET_STD)),)
+        if isinstance(data, dict) and data.get("windows") and "channels" not in data:
+            data = {**data, "channels": len(data["windows"])}
         return data
 
     @field_validator("spatial_size", "spacing")
@@ -102,6 +108,7 @@ class Preprocessing(BaseModel):
     def _coherent(self) -> Preprocessing:
         if self.window is not None and self.percentiles is not None:
             raise ValueError("give a window or percentiles, not both")
+        self._check_windows()
         if (
             self.percentiles is not None
             and not 0 <= self.percentiles[0] < self.percentiles[1] <= 100
@@ -115,6 +122,23 @@ class Preprocessing(BaseModel):
         if self.spatial_size and self.spacing and len(self.spatial_size) != len(self.spacing):
             raise ValueError("spatial_size and spacing need the same number of axes")
         return self
+
+    def _check_windows(self) -> None:
+        if self.windows is None:
+            if self.channels not in (1, 3):
+                raise ValueError(
+                    f"channels must be 1 or 3 (or the number of windows), got {self.channels}"
+                )
+            return
+        if self.window is not None or self.percentiles is not None:
+            raise ValueError("give windows, or a window / percentiles, not both")
+        if not self.windows or min(width for _, width in self.windows) <= 0:
+            raise ValueError("windows needs at least one (center, width) pair with width > 0")
+        if self.channels != len(self.windows):
+            raise ValueError(
+                f"{len(self.windows)} windows give {len(self.windows)} channels, "
+                f"but channels is {self.channels}"
+            )
 
     @property
     def ndim(self) -> int | None:
@@ -133,8 +157,11 @@ class Preprocessing(BaseModel):
         tensor = self._resample(tensor, image, label)
         if label:
             return tensor.round().to(torch.int64)
-        tensor = self._intensity(tensor, image.array.dtype, window)
-        tensor = _convert_channels(tensor, self.channels)
+        if self.windows is not None:
+            tensor = self._multi_window(tensor, image)
+        else:
+            tensor = self._intensity(tensor, image.array.dtype, window)
+            tensor = _convert_channels(tensor, self.channels)
         mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, *[1] * image.ndim)
         std = torch.tensor(self.std, dtype=torch.float32).view(-1, *[1] * image.ndim)
         return ((tensor - mean) / std).contiguous()
@@ -167,6 +194,20 @@ class Preprocessing(BaseModel):
             fill = 0.0 if label else float(tensor.min())
             return pad_crop(tensor, self.spatial_size, fill)
         return resize(tensor, self.spatial_size, label=label)
+
+    def _multi_window(self, tensor: torch.Tensor, image: Image) -> torch.Tensor:
+        """One channel per window, each mapped to [0, 1]."""
+        import torch
+
+        from medlens.transforms.intensity import apply_window
+
+        if tensor.shape[0] != 1:
+            raise InvalidImageError(
+                f"{image.source or 'image'}: windows need a grey image, "
+                f"got {tensor.shape[0]} channels"
+            )
+        grey = tensor[0].numpy()
+        return torch.from_numpy(np.stack([apply_window(grey, c, w) for c, w in self.windows or ()]))
 
     def _intensity(
         self, tensor: torch.Tensor, dtype: np.dtype, window: tuple[float, float] | None
