@@ -68,3 +68,6 @@ app.command("distill")(_distill.distill)
 from medlens.cli import explain as _explain  # noqa: E402
 
 app.command("explain")(_explain.explain)
+from medlens.cli import embed as _embed  # noqa: E402
+
+app.command("embed")(_embed.embed)

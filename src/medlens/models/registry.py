@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any, Literal, TypeVar
 
+from torch import nn
+
 from medlens.errors import ConfigError, ModelError
 from medlens.models._base import Classifier, ModelCfg
 
@@ -102,6 +104,7 @@ def create_model(
     pretrained: Pretrained = False,
     image_size: int | None = None,
     drop_rate: float = 0.0,
+    head_hidden: int | None = None,
     **kwargs: Any,
 ) -> Classifier:
     """Build a registered model, optionally with pretrained weights.
@@ -114,6 +117,8 @@ def create_model(
             bundled EfficientNet-Lite0 file) or a path to a ``.safetensors`` / ``.pt`` file.
         image_size: the side the model is built for (default: the model's own).
         drop_rate: dropout before the classifier.
+        head_hidden: a classifier with one hidden layer of this width (a probe's MLP head)
+            instead of one linear layer.
         **kwargs: model-specific options (see :attr:`ModelInfo.options`).
     """
     info = model_info(name)
@@ -130,7 +135,17 @@ def create_model(
         from medlens.models.weights import load_pretrained
 
         load_pretrained(model, "imagenet" if pretrained is True else pretrained)
+    if head_hidden is not None:
+        model.set_submodule(model.classifier_name, mlp_head(model, head_hidden, num_classes))
     return model
+
+
+def mlp_head(model: Classifier, hidden: int, num_classes: int) -> nn.Sequential:
+    """Linear - ReLU - Linear on the model's pre-logit features."""
+    features = model.get_classifier().in_features
+    return nn.Sequential(
+        nn.Linear(features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
+    )
 
 
 def _create_segmenter(
