@@ -71,3 +71,6 @@ app.command("explain")(_explain.explain)
 from medlens.cli import embed as _embed  # noqa: E402
 
 app.command("embed")(_embed.embed)
+from medlens.cli import curve as _curve  # noqa: E402
+
+app.command("curve")(_curve.curve)
