@@ -74,3 +74,6 @@ app.command("embed")(_embed.embed)
 from medlens.cli import curve as _curve  # noqa: E402
 
 app.command("curve")(_curve.curve)
+from medlens.cli import similar as _similar  # noqa: E402
+
+app.command("similar")(_similar.similar)

@@ -38,20 +38,27 @@ def label_efficiency(
     config: str | Path,
     out_dir: str | Path,
     *,
-    fractions: Sequence[float] = (0.01, 0.05, 0.1, 0.25, 1.0),
+    fractions: Sequence[float] | Mapping[str, Sequence[float]] = (0.01, 0.05, 0.1, 0.25, 1.0),
     seeds: Sequence[int] = (0, 1, 2),
     modes: Mapping[str, Mapping[str, Any]] | None = None,
     n_bootstrap: int = 500,
     console: Any = None,
 ) -> Path:
-    """Train and evaluate every (mode, fraction, seed) point; write the curve; return its dir."""
+    """Train and evaluate every (mode, fraction, seed) point; write the curve; return its dir.
+
+    ``fractions`` may map a mode to its own fractions (e.g. fewer for a costly mode).
+    """
     out_dir = Path(out_dir)
     modes = {name: MODES[name] for name in ("scratch", "probe", "full")} if modes is None else modes
-    _check(fractions, seeds, modes)
+    per_mode = {
+        m: fractions.get(m, ()) if isinstance(fractions, Mapping) else fractions for m in modes
+    }
+    for mode_fractions in per_mode.values():
+        _check(mode_fractions, seeds, modes)
     points = [
         _point(config, out_dir, mode, overrides, fraction, seed, n_bootstrap, console)
         for mode, overrides in modes.items()
-        for fraction in fractions
+        for fraction in per_mode[mode]
         for seed in seeds
     ]
     _write_curve(out_dir, points)
