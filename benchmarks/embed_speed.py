@@ -1,11 +1,9 @@
-"""Embedding throughput (images/s) and linear-probe fit time of EfficientNet-Lite0.
+"""Embedding throughput (images/s) of EfficientNet-Lite0 with its bundled ImageNet weights.
 
     flock /tmp/medlens-laneC.lock env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=src \
-        python benchmarks/embed_speed.py --data ../shared/datasets/pneumoniamnist/pneumoniamnist.npz \
-        --image-size 64 [--limit 2000]
+        python benchmarks/embed_speed.py --data DATA --image-size 64 [--limit 2000]
 
-Throughput is wall time of ``medlens.embeddings.embed`` (reading + preprocessing + model);
-the probe is a logistic-regression-sized linear head trained with the one Trainer.
+Throughput is wall time of ``medlens.embeddings.embed`` (reading + preprocessing + model).
 """
 
 from __future__ import annotations
