@@ -42,6 +42,9 @@ def test_lite0_with_bundled_imagenet_weights(image_folder, tmp_path):
     assert emb.vectors.shape == (4, 1280) and np.isfinite(emb.vectors).all()
     random = encoder_from_model("efficientnet_lite0", pretrained=False, in_chans=1, image_size=32)
     assert random.weights_sha256 != encoder.weights_sha256
+    encoder.model.reset_classifier(5)  # the head does not enter the identity
+    del encoder.__dict__["weights_sha256"]
+    assert embed(encoder, manifest, tmp_path / "lite0")[1]["reused"]
 
 
 def test_bad_input_gives_typed_errors(trained_run, tmp_path):

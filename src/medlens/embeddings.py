@@ -61,9 +61,13 @@ class Encoder:
 
     @cached_property
     def weights_sha256(self) -> str:
-        """sha256 over the state dict (names, dtypes, shapes and bytes), in key order."""
+        """sha256 over the state dict (names, dtypes, shapes and bytes), in key order,
+        without the classifier: it does not change the embedding."""
         digest = hashlib.sha256()
+        head = f"{getattr(self.model, 'classifier_name', None)}."
         for key, tensor in sorted(self.model.state_dict().items()):
+            if key.startswith(head):
+                continue
             array = tensor.detach().cpu().contiguous()
             digest.update(f"{key}:{array.dtype}:{tuple(array.shape)};".encode())
             digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())
