@@ -26,6 +26,7 @@ def test_similar_returns_neighbours_without_phi(make_client, run_dir, tmp_path, 
     run = _own_run(run_dir, tmp_path)
     index = SimilarIndex.build(run)
     client = make_client(run_dir=run)
+    assert client.get("/v1/model").json()["similar_cases"] is True
     response = client.post(
         "/v1/similar?k=3", files={"file": ("p7_PNEUMONIA.png", make_png(seed=1), "image/png")}
     )
@@ -49,6 +50,7 @@ def test_similar_returns_neighbours_without_phi(make_client, run_dir, tmp_path, 
 
 def test_similar_without_an_index_says_how_to_build_it(make_client, run_dir, tmp_path, png):
     client = make_client(run_dir=_own_run(run_dir, tmp_path))
+    assert client.get("/v1/model").json()["similar_cases"] is False
     response = client.post("/v1/similar", files={"file": ("a.png", png, "image/png")})
     assert response.status_code == 404
     assert "medlens similar" in response.text
