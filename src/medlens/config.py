@@ -27,11 +27,13 @@ from medlens.errors import ConfigError, MedlensError
 from medlens.segmentation.plan import SegmentationOptions
 
 __all__ = [
+    "AdaptationConfig",
     "DataConfig",
     "FreezeConfig",
     "LossConfig",
     "ModelConfig",
     "OptimizerConfig",
+    "ProbeConfig",
     "ScheduleConfig",
     "ThresholdConfig",
     "TrainConfig",
@@ -70,6 +72,8 @@ class DataConfig(_Strict):
     classes: list[str] | None = None  # the class order (ordinal: lowest grade first)
     #: The most memory (bytes) the preprocessed float16 tensors of one split may take.
     cache_bytes: int = Field(8 * 2**30, ge=1)
+    # keep this share of the training split's labels (patient-grouped, stratified, seeded)
+    train_fraction: float = Field(1.0, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -133,6 +137,21 @@ class ThresholdConfig(_Strict):
     value: float = Field(0.5, gt=0.0, lt=1.0)
 
 
+class ProbeConfig(_Strict):
+    """A head on cached embeddings: ``linear``, or ``mlp`` with one hidden layer."""
+
+    head: Literal["linear", "mlp"] = "linear"
+    hidden: int = Field(256, ge=1)  # mlp only
+    cache_dir: Path | None = None  # None: <output_dir>/../embeddings-cache
+
+
+class AdaptationConfig(_Strict):
+    """How a (pretrained) model is adapted: train all weights, or a probe on embeddings."""
+
+    mode: Literal["full", "probe"] = "full"
+    probe: ProbeConfig = ProbeConfig()
+
+
 class TrainConfig(_Strict):
     """Everything one training run needs; stored as ``config.yaml`` in the run directory."""
 
@@ -142,6 +161,7 @@ class TrainConfig(_Strict):
     preprocessing: dict[str, Any] = Field(default_factory=dict)  # Preprocessing fields
     augmentation: dict[str, Any] | str = Field(default_factory=dict)  # Augmentation or preset
     segmentation: SegmentationOptions | None = None  # only for task segmentation
+    adaptation: AdaptationConfig = AdaptationConfig()
     loss: LossConfig = LossConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
@@ -180,6 +200,8 @@ class TrainConfig(_Strict):
             raise ValueError(f"task ordinal trains with {', '.join(ORDINAL_LOSSES)}")
         if self.model.freeze.unfreeze_epoch is not None and not self.model.freeze.backbone:
             raise ValueError("model.freeze.unfreeze_epoch needs model.freeze.backbone: true")
+        if self.adaptation.mode == "probe" and self.is_segmentation:
+            raise ValueError("adaptation.mode probe is for classification, not segmentation")
         _check_section("preprocessing", self.preprocessing)
         _check_section("augmentation", self.augmentation)
         return self

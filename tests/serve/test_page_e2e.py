@@ -228,3 +228,30 @@ def test_segmentation_page(seg_page, live_seg, make_disk, tmp_path: Path) -> Non
     assert page.problems == []
     routes = [r.route for r in app.state.service.audit.read()]
     assert routes == ["/v1/predict", "/v1/predict"]
+
+
+@pytest.mark.slow
+def test_similar_cases_panel(make_settings, run_dir: Path, tmp_path: Path, xray_jpeg: Path):
+    """With an index, the page shows the nearest training cases: thumbnails and labels only."""
+    import shutil
+
+    from medlens.data import load_manifest
+    from medlens.similar import SimilarIndex
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    load_manifest(run_dir / "manifest.csv").write(run / "manifest.csv")
+    SimilarIndex.build(run)
+    with serving(make_settings(port=free_port(), run_dir=run)) as (base, _app):
+        with browser_page() as page:
+            page.goto(base)
+            sync_api.expect(page.locator("#model-info")).to_contain_text("version")
+            upload(page, xray_jpeg)
+            panel = page.locator("#similar")
+            sync_api.expect(panel).to_be_visible(timeout=30_000)
+            items = page.locator("#similar-cases li")
+            sync_api.expect(items).to_have_count(5)
+            assert items.first.locator("img").get_attribute("src").startswith("data:image/png")
+            assert items.first.text_content().split(" · ")[0] in ("NORMAL", "PNEUMONIA")
+            assert "p0_NORMAL" not in page.content()  # training file names never shown
+            assert page.problems == []

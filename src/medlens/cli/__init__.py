@@ -68,3 +68,12 @@ app.command("distill")(_distill.distill)
 from medlens.cli import explain as _explain  # noqa: E402
 
 app.command("explain")(_explain.explain)
+from medlens.cli import embed as _embed  # noqa: E402
+
+app.command("embed")(_embed.embed)
+from medlens.cli import curve as _curve  # noqa: E402
+
+app.command("curve")(_curve.curve)
+from medlens.cli import similar as _similar  # noqa: E402
+
+app.command("similar")(_similar.similar)

@@ -15,7 +15,7 @@ import numpy as np
 from medlens.data.manifest import Manifest, Record
 from medlens.errors import DatasetError
 
-__all__ = ["Overlap", "assign_splits", "patients_in_several_splits"]
+__all__ = ["Overlap", "assign_splits", "patients_in_several_splits", "subsample_split"]
 
 Overlap = Literal["exclude", "keep", "error"]
 
@@ -58,6 +58,29 @@ def assign_splits(
         pool = [index for position, index in enumerate(pool) if position not in held]
     for index in pool:
         records[index] = replace(records[index], split="train")
+    return manifest.with_records(records)
+
+
+def subsample_split(
+    manifest: Manifest,
+    fraction: float,
+    *,
+    split: str = "train",
+    seed: int = 0,
+    group_by_patient: bool = True,
+) -> Manifest:
+    """Keep about ``fraction`` of ``split``'s rows (whole patients, stratified by class);
+    the others move to ``"excluded"``. Row order and the other splits stay as they are."""
+    if not 0.0 < fraction <= 1.0:
+        raise DatasetError(f"the share of {split} rows to keep must be in (0, 1], not {fraction}")
+    records = list(manifest.records)
+    pool = [i for i, r in enumerate(records) if r.split == split]
+    if fraction == 1.0 or not pool:
+        return manifest
+    kept = set(_carve([records[i] for i in pool], fraction, seed, group_by_patient))
+    for position, index in enumerate(pool):
+        if position not in kept:
+            records[index] = replace(records[index], split="excluded")
     return manifest.with_records(records)
 
 

@@ -268,3 +268,21 @@ def _numeric(history: Sequence[Mapping[str, Any]], key: str) -> bool:
         isinstance(row.get(key), int | float) and not isinstance(row.get(key), bool)
         for row in history
     )
+
+
+def label_efficiency_png(summary: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:
+    """Test AUC (mean over seeds, with the mean bootstrap CI) against label fraction (log x),
+    one line per adaptation mode; ``summary`` maps a mode to rows of
+    ``fraction, auc, ci_low, ci_high``."""
+    with _figure(6.0, 4.0) as (fig, ax):
+        for mode, rows in summary.items():
+            x = _floats([r["fraction"] for r in rows]) * 100
+            y = _floats([r["auc"] for r in rows])
+            low, high = _floats([r["ci_low"] for r in rows]), _floats([r["ci_high"] for r in rows])
+            ax.plot(x, y, marker="o", label=mode)
+            ax.fill_between(x, low, high, alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xlabel("training labels used (%)")
+        ax.set_ylabel("test ROC-AUC")
+        ax.legend(loc="lower right")
+        return _to_png(fig)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any, Literal, TypeVar
 
+from torch import nn
+
 from medlens.errors import ConfigError, ModelError
 from medlens.models._base import Classifier, ModelCfg
 
@@ -103,6 +105,7 @@ def create_model(
     image_size: int | None = None,
     drop_rate: float = 0.0,
     head: str = "linear",
+    head_hidden: int | None = None,
     **kwargs: Any,
 ) -> Classifier:
     """Build a registered model, optionally with pretrained weights.
@@ -117,6 +120,8 @@ def create_model(
         drop_rate: dropout before the classifier.
         head: ``"linear"`` (one logit per class) or ``"ordinal"`` (a rank-consistent head
             for ordered grades; see :mod:`medlens.models.heads`).
+        head_hidden: a classifier with one hidden layer of this width (a probe's MLP head)
+            instead of one linear layer.
         **kwargs: model-specific options (see :attr:`ModelInfo.options`).
     """
     info = model_info(name)
@@ -135,6 +140,10 @@ def create_model(
         from medlens.models.weights import load_pretrained
 
         load_pretrained(model, "imagenet" if pretrained is True else pretrained)
+    if head_hidden is not None:
+        if head != "linear":
+            raise ConfigError(f"head_hidden (an MLP head) cannot be combined with head {head!r}")
+        model.set_submodule(model.classifier_name, mlp_head(model, head_hidden, num_classes))
     _attach_head(model, head, num_classes)
     return model
 
@@ -147,6 +156,14 @@ def _attach_head(model: Classifier, head: str, num_classes: int) -> None:
     if head == "ordinal" and num_classes < 2:
         raise ConfigError(f"an ordinal head needs at least 2 grades, got num_classes={num_classes}")
     attach_head(model, head)
+
+
+def mlp_head(model: Classifier, hidden: int, num_classes: int) -> nn.Sequential:
+    """Linear - ReLU - Linear on the model's pre-logit features."""
+    features = model.get_classifier().in_features
+    return nn.Sequential(
+        nn.Linear(features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
+    )
 
 
 def _create_segmenter(

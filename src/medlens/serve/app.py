@@ -105,8 +105,10 @@ def create_app(settings: ServeSettings, predictor: PredictorLike | None = None) 
     app.state.service = state
     _add_handlers(app)
     from medlens.serve.routes import router
+    from medlens.serve.similar import router as similar_router
 
     app.include_router(router)
+    app.include_router(similar_router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.add_middleware(GuardMiddleware, state=state)
     app.add_middleware(ObservabilityMiddleware, state=state)

@@ -129,6 +129,7 @@ def model_card(request: Request) -> ModelCardOut:
         threshold=card.get("threshold"),
         intended_use=card.get("intended_use"),
         segmentation=_segmentation_summary(card),
+        similar_cases=(Path(model.run_dir) / "similar" / "identity.json").is_file(),
         card=card,
     )
 

@@ -150,6 +150,9 @@ class ModelCardOut(BaseModel):
     segmentation: SegmentationSummary | None = Field(
         None, description="Segmentation models: the plan the model was trained with."
     )
+    similar_cases: bool = Field(
+        False, description="Whether POST /v1/similar can answer (the run has its index)."
+    )
     card: dict[str, Any] = Field(description="The full model.json.")
 
 

@@ -11,7 +11,7 @@ the task's section of the one :class:`~medlens.card.ModelCard`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -43,6 +43,8 @@ class TaskSetup:
     create_kwargs: dict[str, Any]
     grad_clip: float | None = None
     notes: list[str] = field(default_factory=list)  # choices worth telling the user
+    #: the model to save, built from the trained one (a probe: backbone + trained head)
+    final_model: Callable[[nn.Module], nn.Module] | None = None
 
 
 class Task(ABC):

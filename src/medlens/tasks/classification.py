@@ -90,6 +90,8 @@ class ClassificationTask(Task):
         if config.model.freeze.backbone:
             freeze_backbone(model)
         preprocessing = self._preprocessing(model)
+        if config.adaptation.mode == "probe":
+            return self._probe_setup(model, preprocessing, create_kwargs, device, dist)
         train_x, train_y = self._tensors(config.data.train_split, preprocessing)
         val_x, val_y = self._tensors(config.data.val_split, preprocessing)
         augment = build_augmentation(config.augmentation)
@@ -110,6 +112,33 @@ class ClassificationTask(Task):
         return TaskSetup(
             model, train, val, loss.to(device), preprocessing, manifest.classes, create_kwargs,
             grad_clip=config.grad_clip, notes=notes,
+        )  # fmt: skip
+
+    def _probe_setup(
+        self,
+        backbone: torch.nn.Module,
+        preprocessing: Any,
+        create_kwargs: dict[str, Any],
+        device: torch.device,
+        dist: DistContext,
+    ) -> TaskSetup:
+        """A head on cached embeddings (:mod:`medlens.tasks.probe`); no augmentation."""
+        from medlens.tasks.probe import probe_parts
+        from medlens.training.losses import build_loss
+
+        config = self.config
+        parts = probe_parts(config, self.manifest, backbone, preprocessing, self.name, dist)
+        if config.adaptation.probe.head == "mlp":
+            create_kwargs = {**create_kwargs, "head_hidden": config.adaptation.probe.hidden}
+        targets = parts["train"].dataset.targets
+        counts = _class_counts(targets, self.name, len(self.manifest.classes))
+        loss = build_loss(config.loss, self.name, counts)  # type: ignore[arg-type]
+        head = config.adaptation.probe.head
+        notes = [f"{head} probe on cached {self.model_name} embeddings (no augmentation)"]
+        return TaskSetup(
+            parts["head"], parts["train"], parts["val"], loss.to(device), preprocessing,
+            self.manifest.classes, create_kwargs, grad_clip=config.grad_clip, notes=notes,
+            final_model=parts["final_model"],
         )  # fmt: skip
 
     def _tensors(self, split: str, preprocessing: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -127,17 +127,24 @@ def _start_run_dir(run_dir: Path, config: TrainConfig, task: Task) -> None:
 def build_manifest(config: TrainConfig) -> Any:
     """The dataset manifest with every row assigned to a split (seeded, patient-grouped)."""
     from medlens.data import assign_splits, load_manifest, open_source
-
-    data = config.data
+    from medlens.data.splits import subsample_split
     from medlens.tasks.classification import order_classes
 
+    data = config.data
     manifest = load_manifest(data.manifest) if data.manifest else open_source(data.source)
     if not config.is_segmentation:
         manifest = order_classes(manifest, data.classes, config.task)
-    return assign_splits(
+    manifest = assign_splits(
         manifest,
         val_fraction=data.val_fraction,
         test_fraction=data.test_fraction,
+        seed=config.seed,
+        group_by_patient=data.group_by_patient,
+    )
+    return subsample_split(
+        manifest,
+        data.train_fraction,
+        split=data.train_split,
         seed=config.seed,
         group_by_patient=data.group_by_patient,
     )
@@ -195,7 +202,11 @@ def _trainer(
 
 
 def _channels_last(config: TrainConfig, task: Task) -> bool:
-    """As configured; by default on for 2D models and off for 3D (PyTorch has no 3D form)."""
+    """As configured; by default on for 2D models and off for 3D (PyTorch has no 3D form).
+
+    A probe trains on embedding vectors, which have no memory format."""
+    if config.adaptation.mode == "probe":
+        return False
     if config.channels_last is None:
         return task.spatial_dims == 2
     if config.channels_last and task.spatial_dims == 3:
@@ -229,7 +240,8 @@ def _finish(
     from medlens.data import load_fingerprint
 
     fields = task.card_fields(trainer, setup)
-    sha256 = save_weights(setup.model, run_dir / "model.safetensors")
+    model = setup.final_model(setup.model) if setup.final_model else setup.model
+    sha256 = save_weights(model, run_dir / "model.safetensors")
     state = trainer.state
     best = state.best_metric if state.best_epoch >= 0 else None
     write_card(

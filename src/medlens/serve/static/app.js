@@ -9,6 +9,7 @@ const HISTORY_KEY = "medlens-history";
 let currentFile = null;
 let currentResult = null;
 let segmentationModel = false;
+let similarCases = false; // the run has a similar-case index (POST /v1/similar answers)
 
 function authHeaders() {
   const token = $("token").value.trim() || sessionStorage.getItem("medlens-token") || "";
@@ -38,6 +39,7 @@ async function loadModel() {
   }
   const card = await response.json();
   setMode(card.task === "segmentation");
+  similarCases = card.similar_cases === true;
   $("model-info").textContent =
     "Model: " + card.name + " (" + (card.architecture || "?") + "), version " + card.version +
     ", engine " + card.engine;
@@ -86,6 +88,28 @@ async function analyse(file) {
   showResult(result);
   remember(result);
   setStatus("Done.");
+  if (similarCases) await showSimilar(file);
+}
+
+async function showSimilar(file) {
+  // nearest training cases; hidden when the run has no index (404) or on any error
+  $("similar").hidden = true;
+  const response = await upload("/v1/similar?k=5", file);
+  if (!response.ok) return;
+  const body = await response.json();
+  const list = $("similar-cases");
+  list.replaceChildren();
+  for (const item of body.cases) {
+    const entry = document.createElement("li");
+    const picture = document.createElement("img");
+    picture.src = "data:image/png;base64," + item.thumbnail_png;
+    picture.alt = "Training case with label " + item.label;
+    const caption = document.createElement("span");
+    caption.textContent = item.label + " · " + item.similarity.toFixed(3);
+    entry.append(picture, caption);
+    list.append(entry);
+  }
+  $("similar").hidden = body.cases.length === 0;
 }
 
 function showResult(result) {
