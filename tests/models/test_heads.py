@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from medlens.errors import ConfigError
-from medlens.models import create_model, list_models, load_weights, save_weights
+from medlens.models import create_model, list_models, load_weights, model_info, save_weights
 from medlens.models.heads import OrdinalHead, grade_log_probs
 from medlens.training.losses import CoralLoss
 
@@ -23,7 +23,8 @@ def _seed() -> None:
 def test_every_classifier_takes_the_ordinal_head(name: str, tmp_path) -> None:
     model = create_model(name, num_classes=GRADES, in_chans=1, image_size=32, head="ordinal")
     model.eval()
-    x = torch.randn(3, 1, 32, 32)
+    volumes_only = 2 not in model_info(name).spatial_dims
+    x = torch.randn(3, 1, 8, 32, 32) if volumes_only else torch.randn(3, 1, 32, 32)
     with torch.no_grad():
         out = model(x)
     assert isinstance(model.get_classifier(), OrdinalHead) and out.shape == (3, GRADES)
