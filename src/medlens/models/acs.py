@@ -54,14 +54,17 @@ class ACSConv(nn.Module):
 
     def kernel3d(self) -> torch.Tensor:
         """The ``(out, in/groups, k, k, k)`` kernel: each group's 2D kernel in its plane."""
-        w = self.weight
-        k, centre = w.shape[-1], w.shape[-1] // 2
-        full = w.new_zeros(*w.shape[:2], k, k, k)
-        a, c, _ = self.split
-        full[:a, :, centre] = w[:a]
-        full[a : a + c, :, :, centre] = w[a : a + c]
-        full[a + c :, :, :, :, centre] = w[a + c :]
-        return full
+        k = self.weight.shape[-1]
+        before, after = k // 2, k - 1 - k // 2
+        axial, coronal, sagittal = self.weight.split(self.split)
+        pad = nn.functional.pad
+        return torch.cat(
+            [
+                pad(axial.unsqueeze(2), (0, 0, 0, 0, before, after)),
+                pad(coronal.unsqueeze(3), (0, 0, before, after)),
+                pad(sagittal.unsqueeze(4), (before, after)),
+            ]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.conv3d(
@@ -148,8 +151,9 @@ class Planes25D(_Wrapped3D):
     """A 2D model on the axial, coronal and sagittal planes through the volume centre.
 
     ``forward_features`` returns ``(B, 3 * C, h, w)``: the three planes' feature maps
-    stacked as channels (cubic volumes give equal plane sizes); the classifier sees the
-    three pooled feature vectors side by side. Grad-CAM is not available (its maps are 2D).
+    stacked as channels (planes of a non-cubic volume are first resized to its longest
+    side); the classifier sees the three pooled feature vectors side by side. Its Grad-CAM
+    maps are 2D (per plane), so 3D Grad-CAM is not offered.
     """
 
     def __init__(self, net: Classifier, cfg: ModelCfg, drop_rate: float) -> None:
@@ -161,10 +165,11 @@ class Planes25D(_Wrapped3D):
         self.cam_layer = ""
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 5 or len(set(x.shape[2:])) != 1:
-            raise ConfigError(f"2.5D models need cubic volumes (B, C, S, S, S), got {tuple(x.shape)}")
+        if x.ndim != 5:
+            raise ConfigError(f"2.5D models take volumes (B, C, D, H, W), got {tuple(x.shape)}")
         d, h, w = (s // 2 for s in x.shape[2:])
-        planes = torch.cat([x[:, :, d], x[:, :, :, h], x[:, :, :, :, w]])
+        side = max(x.shape[2:])
+        planes = torch.cat([_square(p, side) for p in (x[:, :, d], x[:, :, :, h], x[:, :, :, :, w])])
         features = self.net.forward_features(planes)
         return torch.cat(features.chunk(3), dim=1)
 
@@ -176,6 +181,13 @@ class Planes25D(_Wrapped3D):
         old = self.get_classifier()
         self.set_submodule(self.classifier_name, nn.Linear(old.in_features, num_classes))
         self.num_classes = num_classes
+
+
+def _square(plane: torch.Tensor, side: int) -> torch.Tensor:
+    """``plane`` ``(B, C, h, w)`` resized (bilinear) to ``side`` x ``side`` when it is not."""
+    if plane.shape[-2:] == (side, side):
+        return plane
+    return nn.functional.interpolate(plane, size=(side, side), mode="bilinear")
 
 
 def _from_2d(wrapper: type[_Wrapped3D], base: str, **kwargs: object) -> Classifier:
