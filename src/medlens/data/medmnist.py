@@ -48,8 +48,19 @@ _MEDMNIST_3D = {
     "organmnist3d": (
         "a0c5a1ff56af4f155c46d46fbb45a2fe",
         "58a2205adf14a9d0a189cb06dc78bf10",
-        ("liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder",
-         "heart", "lung-right", "lung-left", "spleen", "pancreas"),
+        (
+            "liver",
+            "kidney-right",
+            "kidney-left",
+            "femur-right",
+            "femur-left",
+            "bladder",
+            "heart",
+            "lung-right",
+            "lung-left",
+            "spleen",
+            "pancreas",
+        ),
     ),
     "nodulemnist3d": (
         "8755a7e9e05a4d9ce80a24c3e7a256f3",

@@ -169,7 +169,9 @@ class Planes25D(_Wrapped3D):
             raise ConfigError(f"2.5D models take volumes (B, C, D, H, W), got {tuple(x.shape)}")
         d, h, w = (s // 2 for s in x.shape[2:])
         side = max(x.shape[2:])
-        planes = torch.cat([_square(p, side) for p in (x[:, :, d], x[:, :, :, h], x[:, :, :, :, w])])
+        planes = torch.cat(
+            [_square(p, side) for p in (x[:, :, d], x[:, :, :, h], x[:, :, :, :, w])]
+        )
         features = self.net.forward_features(planes)
         return torch.cat(features.chunk(3), dim=1)
 
@@ -203,7 +205,9 @@ def _cfg3d(cfg_2d: ModelCfg) -> ModelCfg:
 
 
 @register_model(_cfg3d(TV_CFG))
-def acs_resnet18(*, num_classes: int, in_chans: int, image_size: int, drop_rate: float) -> Classifier:
+def acs_resnet18(
+    *, num_classes: int, in_chans: int, image_size: int, drop_rate: float
+) -> Classifier:
     """ResNet-18 with ACS convolutions (3D input; torchvision ImageNet weights)."""
     return _from_2d(
         ACSClassifier, "resnet18", num_classes=num_classes, in_chans=in_chans,
