@@ -27,7 +27,8 @@ class ResNet3D(Classifier):
 
     classifier_name = "net.fc"
     stem_conv = "net.conv1"
-    cam_layer = "net.layer4"
+    # layer4 is 2³ for 28³ inputs: its CAM peaks at a corner; layer3 (4³) localises
+    cam_layer = "net.layer3"
     stages = (
         ("net.conv1", "net.bn1"),
         ("net.layer1",),
