@@ -96,3 +96,55 @@ def test_known_md5_is_the_official_one() -> None:
     from medlens.data import MEDMNIST_SETS
 
     assert MEDMNIST_SETS["pneumoniamnist"]["md5"] == PNEUMONIA_MD5
+
+
+# -- MedMNIST 3D ------------------------------------------------------------------------------
+VESSEL_MD5 = {"vesselmnist3d": "b41fd4f7e7e2feedddb201585ecafa1b",  # PROVENANCE.txt
+              "vesselmnist3d_64": "6bb274a8846e1097066dcd64e2c4520f"}  # fmt: skip
+SETS_3D = ("organmnist3d", "nodulemnist3d", "adrenalmnist3d", "fracturemnist3d",
+           "vesselmnist3d", "synapsemnist3d")  # fmt: skip
+
+
+def test_all_six_3d_sets_at_both_sizes_are_known() -> None:
+    from medlens.data.medmnist import MEDMNIST_SETS
+
+    for name in SETS_3D:
+        small, large = MEDMNIST_SETS[name], MEDMNIST_SETS[f"{name}_64"]
+        assert small["classes"] == large["classes"] and small["md5"] != large["md5"]
+        assert len(str(small["md5"])) == 32
+    assert len(MEDMNIST_SETS["organmnist3d"]["classes"]) == 11  # type: ignore[arg-type]
+    assert MEDMNIST_SETS["fracturemnist3d"]["classes"][0] == "buckle rib fracture"  # type: ignore[index]
+    assert {n: MEDMNIST_SETS[n]["md5"] for n in VESSEL_MD5} == VESSEL_MD5
+
+
+@pytest.mark.parametrize(
+    "name", ["vesselmnist3d", pytest.param("vesselmnist3d_64", marks=pytest.mark.slow)]
+)
+def test_real_vesselmnist3d_files_match_and_load_as_volumes(
+    name: str, shared_datasets: Path, tmp_path: Path
+) -> None:
+    from medlens.data.medmnist import _md5
+
+    path = shared_datasets / "medmnist3d" / f"{name}.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not staged")
+    assert _md5(path) == VESSEL_MD5[name]
+    manifest = from_medmnist(path)
+    assert manifest.classes == ("vessel", "aneurysm")
+    counts = {s: sum(r.split == s for r in manifest.records) for s in ("train", "val", "test")}
+    assert counts == {"train": 1335, "val": 191, "test": 382}
+    side = 28 if name == "vesselmnist3d" else 64
+    volume = load_npz_item(manifest.records[0].path)
+    assert volume.shape == (side, side, side) and volume.dtype == np.uint8
+    # the official download path, served from the local file, checked against the real MD5
+    got = download_medmnist(name, tmp_path, url=path.as_uri())
+    assert got.read_bytes() == path.read_bytes()
+
+
+def test_3d_download_refuses_a_file_that_is_not_the_official_one(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.npz"
+    np.savez(fake, **{f"{s}_{k}": np.zeros((1, 4, 4, 4), np.uint8) for s in ("train", "val", "test")
+                      for k in ("images", "labels")})  # fmt: skip
+    with pytest.raises(DatasetError, match="does not match the expected 8755a7e9"):
+        download_medmnist("nodulemnist3d", tmp_path / "dl", opener=lambda url: open(fake, "rb"))
+    assert not (tmp_path / "dl" / "nodulemnist3d.npz").exists()

@@ -21,16 +21,17 @@ def _seed() -> None:
 
 @pytest.mark.parametrize("name", list_models(kind="classifier"))
 def test_every_classifier_takes_the_ordinal_head(name: str, tmp_path) -> None:
-    model = create_model(name, num_classes=GRADES, in_chans=1, image_size=32, head="ordinal")
-    model.eval()
     volumes_only = 2 not in model_info(name).spatial_dims
-    x = torch.randn(3, 1, 8, 32, 32) if volumes_only else torch.randn(3, 1, 32, 32)
+    size = 16 if volumes_only else 32
+    model = create_model(name, num_classes=GRADES, in_chans=1, image_size=size, head="ordinal")
+    model.eval()
+    x = torch.randn(3, 1, *(size,) * (3 if volumes_only else 2))
     with torch.no_grad():
         out = model(x)
     assert isinstance(model.get_classifier(), OrdinalHead) and out.shape == (3, GRADES)
     assert torch.allclose(out.exp().sum(1), torch.ones(3), atol=1e-5)
     path = save_weights(model, tmp_path / "w.safetensors")
-    fresh = create_model(name, num_classes=GRADES, in_chans=1, image_size=32, head="ordinal")
+    fresh = create_model(name, num_classes=GRADES, in_chans=1, image_size=size, head="ordinal")
     load_weights(fresh.eval(), path)
     with torch.no_grad():
         assert torch.equal(fresh(x), out)

@@ -1,6 +1,7 @@
 """MedMNIST ``.npz`` files: a manifest with the official splits, and the official download.
 
-A MedMNIST file holds ``{train,val,test}_images`` (N x H x W [x 3], uint8) and
+A MedMNIST file holds ``{train,val,test}_images`` (N x H x W [x 3] for the 2D sets,
+N x D x H x W for the 3D ones, uint8) and
 ``{train,val,test}_labels`` (N x 1 class index, or N x K for multi-label sets). Each image is
 addressed in the manifest as ``<file>.npz#<split>_images/<index>``.
 """
@@ -39,6 +40,57 @@ MEDMNIST_SETS: dict[str, dict[str, object]] = {
         "classes": ("normal", "pneumonia"),
     },
 }
+
+# The six MedMNIST 3D sets (v3 release, Zenodo record 10519652): (MD5 at 28 px, MD5 at 64 px,
+# class names). From ``INFO`` in medmnist/info.py of medmnist 3.0.2 (the ``MD5``/``MD5_64``
+# fields); the two VesselMNIST3D values match the real files in shared/datasets/medmnist3d.
+_MEDMNIST_3D = {
+    "organmnist3d": (
+        "a0c5a1ff56af4f155c46d46fbb45a2fe",
+        "58a2205adf14a9d0a189cb06dc78bf10",
+        (
+            "liver",
+            "kidney-right",
+            "kidney-left",
+            "femur-right",
+            "femur-left",
+            "bladder",
+            "heart",
+            "lung-right",
+            "lung-left",
+            "spleen",
+            "pancreas",
+        ),
+    ),
+    "nodulemnist3d": (
+        "8755a7e9e05a4d9ce80a24c3e7a256f3",
+        "c47c5b7d457bf6332200d2ea6d64ecd8",
+        ("benign", "malignant"),
+    ),
+    "adrenalmnist3d": (
+        "bbd3c5a5576322bc4cdfea780653b1ce",
+        "17721accfe9fb005146a47d33bc54b2f",
+        ("normal", "hyperplasia"),
+    ),
+    "fracturemnist3d": (
+        "6aa7b0143a6b42da40027a9dda61302f",
+        "f01d7e6316aedf4210da0da5b7437b42",
+        ("buckle rib fracture", "nondisplaced rib fracture", "displaced rib fracture"),
+    ),
+    "vesselmnist3d": (
+        "b41fd4f7e7e2feedddb201585ecafa1b",
+        "6bb274a8846e1097066dcd64e2c4520f",
+        ("vessel", "aneurysm"),
+    ),
+    "synapsemnist3d": (
+        "1235b78a3cd6280881dd7850a78eadb6",
+        "43bd14ebf3af9d3dd072446fedc14d5e",
+        ("inhibitory synapse", "excitatory synapse"),
+    ),
+}
+for _name, (_md5, _md5_64, _classes) in _MEDMNIST_3D.items():
+    MEDMNIST_SETS[_name] = {"md5": _md5, "classes": _classes}
+    MEDMNIST_SETS[f"{_name}_64"] = {"md5": _md5_64, "classes": _classes}
 
 _ITEM = re.compile(r"^(?P<file>.+\.npz)#(?P<key>\w+)/(?P<index>\d+)$")
 _SPLITS = ("train", "val", "test")

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from medlens.explain.cam import DEFAULT_METHOD, METHODS, Explainer, explain
-from medlens.explain.overlay import overlay_png, relevant_slices
+from medlens.explain.overlay import orthogonal_slices, overlay_png, relevant_slices
 from medlens.explain.run import (
     GALLERY_CATEGORIES,
     Explanation,
@@ -34,6 +34,7 @@ __all__ = [
     "explain_files",
     "explain_images",
     "gallery",
+    "orthogonal_slices",
     "output_stems",
     "overlay_png",
     "relevant_slices",

@@ -18,20 +18,39 @@ def relevant_slices(heatmap: np.ndarray, count: int = 3) -> list[int]:
     return sorted(int(i) for i in top)
 
 
-def overlay_png(
-    display: np.ndarray, heatmap: np.ndarray, title: str, *, slices: int = 3, dpi: int = 100
-) -> bytes:
+def heat_peak(heatmap: np.ndarray) -> tuple[int, ...]:
+    """Index of the heatmap's maximum (the first one on ties)."""
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(heatmap)), heatmap.shape))
+
+
+def orthogonal_slices(
+    display: np.ndarray, heatmap: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """Axial, coronal and sagittal ``(image, heat, label)`` panels through the heat peak.
+
+    ``display`` is ``(D, H, W)`` or ``(D, H, W, 3)``, ``heatmap`` ``(D, H, W)``; axis 0 is
+    taken as axial (slice index ``z``), axis 1 coronal (``y``), axis 2 sagittal (``x``).
+    """
+    z, y, x = heat_peak(heatmap)
+    return [
+        (display[z], heatmap[z], f"axial z={z}"),
+        (display[:, y], heatmap[:, y], f"coronal y={y}"),
+        (display[:, :, x], heatmap[:, :, x], f"sagittal x={x}"),
+    ]
+
+
+def overlay_png(display: np.ndarray, heatmap: np.ndarray, title: str, *, dpi: int = 100) -> bytes:
     """PNG bytes of ``heatmap`` (values in [0, 1]) over ``display`` (values in [0, 1]).
 
     2D: ``display`` is ``(H, W)`` or ``(H, W, 3)`` and ``heatmap`` ``(H, W)``. 3D: both are
-    ``(D, H, W)`` and the ``slices`` most relevant slices are shown side by side.
+    ``(D, H, W)`` and the three orthogonal slices through the heat peak are shown side by
+    side (:func:`orthogonal_slices`).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     if heatmap.ndim == 3:
-        index = relevant_slices(heatmap, slices)
-        panels = [(display[i], heatmap[i], f"slice {i}") for i in index]
+        panels = orthogonal_slices(display, heatmap)
     else:
         panels = [(display, heatmap, "")]
     fig = Figure(figsize=(3.2 * len(panels) + 0.9, 3.6), dpi=dpi, layout="constrained")

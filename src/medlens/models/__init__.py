@@ -13,7 +13,17 @@ unfreezing) and a ``default_cfg`` (input size, mean/std of its pretrained weight
 from __future__ import annotations
 
 # Importing the family modules registers their models.
-from medlens.models import cnn, densenet, efficientnet, resnet, sequence, unet, vit  # noqa: F401
+from medlens.models import (  # noqa: F401
+    acs,
+    cnn,
+    densenet,
+    efficientnet,
+    resnet,
+    sequence,
+    unet,
+    vit,
+    volumetric,
+)
 from medlens.models._base import Classifier, ModelCfg
 from medlens.models.finetune import freeze_backbone, unfreeze
 from medlens.models.registry import ModelInfo, create_model, list_models, model_info, register_model
