@@ -56,6 +56,9 @@ app.command("models")(_models.models)
 app.command("train")(_train.train)
 app.command("evaluate")(_evaluate.evaluate)
 app.command("predict")(_predict.predict)
+from medlens.cli import batch as _batch  # noqa: E402
+
+app.command("batch")(_batch.batch)
 app.command("demo")(_demo.demo)
 from medlens.cli import export as _export  # noqa: E402
 
