@@ -24,6 +24,7 @@ from medlens.training.checkpoint import atomic_write_text
 
 __all__ = [
     "CARD_FORMAT",
+    "GenerationCard",
     "ModelCard",
     "OrdinalCard",
     "SegmentationCard",
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 CARD_FORMAT = "medlens-model/1"
-CardTask = Literal["binary", "multiclass", "multilabel", "ordinal", "segmentation"]
+CardTask = Literal["binary", "multiclass", "multilabel", "ordinal", "segmentation", "generation"]
 
 
 class _Card(BaseModel):
@@ -90,6 +91,17 @@ class OrdinalCard(_Card):
         return self
 
 
+class GenerationCard(_Card):
+    """The generation section: method, image size, and how samples are drawn."""
+
+    method: Literal["dcgan", "wgan_gp", "ldm"]
+    image_size: int
+    in_chans: int
+    #: ``{"name": "noise"}`` for GANs; ``{"name": "ddim"|"ddpm", "steps", "timesteps"}``
+    sampler: dict[str, Any]
+    options: dict[str, Any] = Field(default_factory=dict)  # n_critic, gp_weight, stage epochs
+
+
 class ModelCard(_Card):
     """``model.json`` of a run directory (see the module docstring)."""
 
@@ -107,6 +119,9 @@ class ModelCard(_Card):
     temperature: float = 1.0
     segmentation: SegmentationCard | None = None
     ordinal: OrdinalCard | None = None
+    generation: GenerationCard | None = None
+    #: synthetic images mixed into training (``data.augment_with``): source, fraction, counts
+    synthetic_data: dict[str, Any] | None = None
     data_fingerprint: dict[str, Any] | str | None = None
     training: TrainingSummary | None = None
     versions: dict[str, str] = Field(default_factory=dict)
@@ -114,8 +129,11 @@ class ModelCard(_Card):
 
     @property
     def family(self) -> str:
-        """``"segmentation"`` or ``"classification"`` (binary, multi-class, multi-label)."""
-        return "segmentation" if self.task == "segmentation" else "classification"
+        """``"segmentation"``, ``"generation"`` or ``"classification"`` (binary, multi-class,
+        multi-label, ordinal)."""
+        if self.task in ("segmentation", "generation"):
+            return self.task
+        return "classification"
 
     @property
     def output_task(self) -> str:
@@ -138,6 +156,8 @@ class ModelCard(_Card):
             raise ValueError("a segmentation card needs its segmentation section, others none")
         if (self.task == "ordinal") != (self.ordinal is not None):
             raise ValueError("an ordinal card needs its ordinal section, others none")
+        if (self.task == "generation") != (self.generation is not None):
+            raise ValueError("a generation card needs its generation section, others none")
         if (
             self.ordinal
             and self.ordinal.cut_points

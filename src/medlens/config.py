@@ -30,6 +30,7 @@ __all__ = [
     "AdaptationConfig",
     "DataConfig",
     "FreezeConfig",
+    "GenerationConfig",
     "LossConfig",
     "ModelConfig",
     "OptimizerConfig",
@@ -43,7 +44,9 @@ __all__ = [
 ]
 
 Task = Literal["binary", "multiclass", "multilabel", "ordinal"]
-TaskOption = Literal["auto", "binary", "multiclass", "multilabel", "ordinal", "segmentation"]
+TaskOption = Literal[
+    "auto", "binary", "multiclass", "multilabel", "ordinal", "segmentation", "generation"
+]
 CLASSIFICATION_TASKS = ("binary", "multiclass", "multilabel", "ordinal")
 #: losses of an ordinal task; ``coral`` and ``cumulative_link`` train a rank-consistent head
 ORDINAL_LOSSES = ("ce", "coral", "cumulative_link")
@@ -74,6 +77,10 @@ class DataConfig(_Strict):
     cache_bytes: int = Field(8 * 2**30, ge=1)
     # keep this share of the training split's labels (patient-grouped, stratified, seeded)
     train_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    #: a generation run (generated on the fly) or a folder of generated images, mixed into
+    #: the training split only: ``synthetic_fraction`` synthetic images per real one, per class
+    augment_with: Path | None = None
+    synthetic_fraction: float = Field(0.0, ge=0.0)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -81,6 +88,8 @@ class DataConfig(_Strict):
             raise ValueError("give exactly one of data.manifest or data.source")
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise ValueError(f"data.classes: names repeat in {self.classes}")
+        if (self.augment_with is None) != (self.synthetic_fraction == 0.0):
+            raise ValueError("data.augment_with and data.synthetic_fraction > 0 go together")
         return self
 
 
@@ -152,6 +161,28 @@ class AdaptationConfig(_Strict):
     probe: ProbeConfig = ProbeConfig()
 
 
+class GenerationConfig(_Strict):
+    """A class-conditional image generator (``task: generation``), 2D, 16-128 px.
+
+    ``dcgan`` and ``wgan_gp`` train MONAI's Generator/Discriminator pair (conditioned by
+    concatenating a one-hot class code); ``ldm`` trains MONAI's AutoencoderKL for the first
+    ``autoencoder_epochs`` epochs, then a class-conditional DiffusionModelUNet on its
+    latents (DDPM noise-prediction loss), sampled with DDIM (or DDPM) steps.
+    """
+
+    method: Literal["dcgan", "wgan_gp", "ldm"] = "dcgan"
+    latent_dim: int = Field(64, ge=1)  # GAN noise size
+    base_channels: int = Field(32, ge=4)  # width of the first/last layers
+    lr: float | None = Field(None, gt=0.0)  # None: 2e-4 (dcgan), 1e-4 (wgan_gp, ldm)
+    n_critic: int = Field(5, ge=1)  # wgan_gp: critic steps per generator step
+    gp_weight: float = Field(10.0, ge=0.0)  # wgan_gp: gradient penalty weight
+    autoencoder_epochs: int | None = Field(None, ge=1)  # ldm; None: a third of the epochs
+    kl_weight: float = Field(1e-6, ge=0.0)  # ldm autoencoder
+    timesteps: int = Field(1000, ge=2)  # ldm: DDPM training steps
+    sampler: Literal["ddim", "ddpm"] = "ddim"  # ldm
+    sampler_steps: int = Field(50, ge=1)  # ldm: DDIM steps (ddpm: all timesteps)
+
+
 class TrainConfig(_Strict):
     """Everything one training run needs; stored as ``config.yaml`` in the run directory."""
 
@@ -161,6 +192,7 @@ class TrainConfig(_Strict):
     preprocessing: dict[str, Any] = Field(default_factory=dict)  # Preprocessing fields
     augmentation: dict[str, Any] | str = Field(default_factory=dict)  # Augmentation or preset
     segmentation: SegmentationOptions | None = None  # only for task segmentation
+    generation: GenerationConfig | None = None  # only for task generation
     adaptation: AdaptationConfig = AdaptationConfig()
     loss: LossConfig = LossConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -204,7 +236,24 @@ class TrainConfig(_Strict):
             raise ValueError("adaptation.mode probe is for classification, not segmentation")
         _check_section("preprocessing", self.preprocessing)
         _check_section("augmentation", self.augmentation)
+        _check_generation(self)
         return self
+
+
+def _check_generation(config: TrainConfig) -> None:
+    """``generation:`` only with ``task: generation``; no classification-only keys there."""
+    if config.generation is not None and config.task != "generation":
+        raise ValueError(f"generation: this section needs task generation, not {config.task}")
+    if config.task != "generation":
+        return
+    if config.loss.name != "auto" or config.adaptation.mode != "full":
+        raise ValueError("task generation trains its own losses; leave loss and adaptation")
+    if config.data.augment_with is not None:
+        raise ValueError("data.augment_with is for classifiers, not task generation")
+    method = (config.generation or GenerationConfig()).method
+    stage = (config.generation or GenerationConfig()).autoencoder_epochs
+    if method == "ldm" and (config.epochs < 2 or (stage or 1) >= config.epochs):
+        raise ValueError("ldm needs epochs > generation.autoencoder_epochs (>= 1 each stage)")
 
 
 def _check_section(name: str, value: Any) -> None:

@@ -80,3 +80,6 @@ app.command("curve")(_curve.curve)
 from medlens.cli import similar as _similar  # noqa: E402
 
 app.command("similar")(_similar.similar)
+from medlens.cli import generate as _generate  # noqa: E402
+
+app.command("generate")(_generate.generate)

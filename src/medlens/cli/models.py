@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def models(
     pattern: str | None = typer.Argument(None, help="Shell-style filter, e.g. 'resnet*'."),
     kind: str | None = typer.Option(
-        None, "--kind", help="classifier or segmenter.", show_default=False
+        None, "--kind", help="classifier, segmenter or generator.", show_default=False
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -37,8 +37,8 @@ def models(
     from medlens.errors import ConfigError
     from medlens.models import list_models, model_info
 
-    if kind not in (None, "classifier", "segmenter"):
-        raise ConfigError(f"--kind is classifier or segmenter, not {kind!r}")
+    if kind not in (None, "classifier", "segmenter", "generator"):
+        raise ConfigError(f"--kind is classifier, segmenter or generator, not {kind!r}")
     rows = [_row(model_info(name)) for name in list_models(pattern, kind=kind)]
     if as_json:
         console.print_json(json.dumps(rows))

@@ -32,6 +32,12 @@ def train(
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue this run from its last checkpoint."
     ),
+    augment_with: Path | None = typer.Option(
+        None, "--augment-with", help="Generation run or folder of synthetic images (training only)."
+    ),
+    synthetic_fraction: float | None = typer.Option(
+        None, "--synthetic-fraction", min=0.0, help="Synthetic images per real one, per class."
+    ),
 ) -> None:
     """Train a classifier or segmenter; write a run directory (weights, model.json, metrics).
 
@@ -45,12 +51,15 @@ def train(
         medlens train --data chest_xray/ --model efficientnet_lite0 --pretrained --image-size 128
 
         medlens train --resume runs/pneumonia
+
+        medlens train configs/pneumoniamnist.yaml --augment-with runs/gan --synthetic-fraction 0.5
     """
     from medlens.tasks import train_run
 
     flags = _overrides(
         data=data, model=model, epochs=epochs, image_size=image_size, batch_size=batch_size,
         lr=lr, pretrained=pretrained, weights=weights, output=output, seed=seed,
+        augment_with=augment_with, synthetic_fraction=synthetic_fraction,
     )  # fmt: skip
     if resume is not None:
         if config is not None or flags:
@@ -70,7 +79,8 @@ def _overrides(**values: Any) -> dict[str, Any]:
     keys = {
         "data": "data.source", "model": "model.name", "epochs": "epochs",
         "image_size": "model.image_size", "batch_size": "batch_size", "lr": "optimizer.lr",
-        "output": "output_dir", "seed": "seed",
+        "output": "output_dir", "seed": "seed", "augment_with": "data.augment_with",
+        "synthetic_fraction": "data.synthetic_fraction",
     }  # fmt: skip
     out = {keys[k]: str(v) if isinstance(v, Path) else v for k, v in values.items() if k in keys}
     out = {k: v for k, v in out.items() if v is not None}

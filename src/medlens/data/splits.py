@@ -44,8 +44,9 @@ def assign_splits(
         if not 0.0 <= fraction < 1.0:
             raise DatasetError(f"{name} must be in [0, 1), got {fraction}")
     records = list(manifest.records)
-    official = {r.split for r in records} - {"", "train"}
-    pool = [i for i, r in enumerate(records) if r.split in ("", "train")]
+    synthetic = _isolate_synthetic(records)
+    official = {r.split for i, r in enumerate(records) if i not in synthetic} - {"", "train"}
+    pool = [i for i, r in enumerate(records) if r.split in ("", "train") and i not in synthetic]
     if group_by_patient:
         pool = _resolve_overlap(records, pool, overlap)
     for split, fraction in (("test", test_fraction), ("val", val_fraction)):
@@ -59,6 +60,17 @@ def assign_splits(
     for index in pool:
         records[index] = replace(records[index], split="train")
     return manifest.with_records(records)
+
+
+def _isolate_synthetic(records: list[Record]) -> set[int]:
+    """Mark synthetic rows in place (train, or excluded from val/test; no patient ID)."""
+    from medlens.data.synthetic import synthetic_rows
+
+    found = synthetic_rows(r.path for r in records)
+    for i in found:
+        split = "train" if records[i].split in ("", "train") else "excluded"
+        records[i] = replace(records[i], split=split, patient_id="")
+    return found
 
 
 def subsample_split(

@@ -77,6 +77,11 @@ class Predictor:
         from medlens.inference.classification import ClassificationPredictor
         from medlens.inference.segmentation import SegmentationPredictor
 
+        if card.family == "generation":
+            raise ModelError(
+                f"{run_dir}: a generation run has no predictor; sample it with "
+                "`medlens generate` (medlens.generation.generate)"
+            )
         implementation = {
             "classification": ClassificationPredictor,
             "segmentation": SegmentationPredictor,

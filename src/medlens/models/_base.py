@@ -26,7 +26,7 @@ class ModelCfg:
     source of ImageNet weights ("torchvision", "bundled") or is None when there are none.
     ``spatial_dims`` are the image dimensionalities the model can be built for; ``kind``
     says what it outputs: ``(B, classes)`` logits (classifier) or ``(B, classes, *spatial)``
-    (segmenter).
+    (segmenter), or images from noise and class labels (generator).
     """
 
     input_size: int = 224
@@ -34,7 +34,7 @@ class ModelCfg:
     std: tuple[float, ...] = IMAGENET_STD
     imagenet: str | None = "torchvision"
     spatial_dims: tuple[int, ...] = (2,)
-    kind: Literal["classifier", "segmenter"] = "classifier"
+    kind: Literal["classifier", "segmenter", "generator"] = "classifier"
 
     def for_channels(self, in_chans: int) -> ModelCfg:
         """The same config for ``in_chans`` channels (1 channel: the mean of the RGB stats)."""

@@ -26,6 +26,7 @@ Builder = TypeVar("Builder", bound=Callable[..., Classifier])
 _COMMON = {
     "classifier": {"num_classes", "in_chans", "image_size", "drop_rate"},
     "segmenter": {"num_classes", "in_chans"},
+    "generator": {"num_classes", "in_chans", "image_size"},
 }
 
 
@@ -41,7 +42,7 @@ class ModelInfo:
 
     @property
     def kind(self) -> str:
-        """``"classifier"`` or ``"segmenter"``."""
+        """``"classifier"``, ``"segmenter"`` or ``"generator"``."""
         return self.cfg.kind
 
     @property
@@ -130,6 +131,8 @@ def create_model(
         if head != "linear":
             raise ConfigError(f"{name} is a segmenter: it takes no classifier head")
         return _create_segmenter(info, num_classes, in_chans, pretrained, image_size, kwargs)
+    if info.kind == "generator":
+        return _create_generator(info, num_classes, in_chans, pretrained, image_size, kwargs)
     size = image_size or info.cfg.input_size
     model = info.builder(
         num_classes=num_classes, in_chans=in_chans, image_size=size, drop_rate=drop_rate, **kwargs
@@ -181,6 +184,23 @@ def _create_segmenter(
             "(its patch size and topology come from the segmentation plan)"
         )
     model = info.builder(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.model_name = info.name
+    return model
+
+
+def _create_generator(
+    info: ModelInfo,
+    num_classes: int,
+    in_chans: int,
+    pretrained: Pretrained,
+    image_size: int | None,
+    kwargs: dict[str, Any],
+) -> Any:
+    """A class-conditional generator (all its parts in one module), built for one size."""
+    if pretrained:
+        raise ConfigError(f"{info.name} is a generator: it takes no pretrained weights")
+    size = image_size or info.cfg.input_size
+    model = info.builder(num_classes=num_classes, in_chans=in_chans, image_size=size, **kwargs)
     model.model_name = info.name
     return model
 

@@ -44,7 +44,15 @@ def evaluate_run(
     :func:`medlens.evaluation._io.evaluation_dir`.
     """
     options = {"data": data, "split": split, "n_bootstrap": n_bootstrap, "examples": examples}
-    if read_card(run_dir).family == "segmentation":
+    family = read_card(run_dir).family
+    if family == "generation":
+        from medlens.errors import EvaluationError
+
+        raise EvaluationError(
+            f"{run_dir} is a generation run: its evaluation (FID/KID, precision/recall, "
+            "memorisation, TSTR) is not wired in yet; sample it with `medlens generate`"
+        )
+    if family == "segmentation":
         from medlens.pipeline.segmentation import evaluate_segmentation
 
         return evaluate_segmentation(run_dir, **options)  # type: ignore[arg-type]
@@ -63,7 +71,12 @@ def predict_files(
     per input beside the CSV (NIfTI, palette PNG for 2D raster inputs, DICOM SEG for DICOM
     series) and one row per input with each class's volume.
     """
-    if read_card(run_dir).family == "segmentation":
+    family = read_card(run_dir).family
+    if family == "generation":
+        from medlens.errors import ModelError
+
+        raise ModelError(f"{run_dir} is a generation run: use `medlens generate`, not predict")
+    if family == "segmentation":
         from medlens.pipeline.segmentation import predict_volumes
 
         return predict_volumes(run_dir, inputs, output)

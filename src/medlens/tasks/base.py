@@ -45,6 +45,10 @@ class TaskSetup:
     notes: list[str] = field(default_factory=list)  # choices worth telling the user
     #: the model to save, built from the trained one (a probe: backbone + trained head)
     final_model: Callable[[nn.Module], nn.Module] | None = None
+    #: the task's own optimiser (GANs: per-part learning rates and betas); None: from config
+    optimizer: torch.optim.Optimizer | None = None
+    #: the task's own training step (see :data:`medlens.training.loop.StepFn`)
+    step_fn: Callable[..., float] | None = None
 
 
 class Task(ABC):

@@ -99,6 +99,10 @@ def make_task(config: TrainConfig, manifest: Any) -> Task:
     from medlens.tasks.classification import ClassificationTask
     from medlens.tasks.segmentation import SegmentationTask
 
+    if config.task == "generation":
+        from medlens.tasks.generation import GenerationTask
+
+        return GenerationTask(config, manifest)
     if config.is_segmentation or (config.task == "auto" and manifest.task == "segmentation"):
         return SegmentationTask(config, manifest)
     return ClassificationTask(config, manifest)
@@ -141,12 +145,24 @@ def build_manifest(config: TrainConfig) -> Any:
         seed=config.seed,
         group_by_patient=data.group_by_patient,
     )
-    return subsample_split(
+    manifest = subsample_split(
         manifest,
         data.train_fraction,
         split=data.train_split,
         seed=config.seed,
         group_by_patient=data.group_by_patient,
+    )
+    if data.augment_with is None:
+        return manifest
+    from medlens.generation.augment import add_synthetic
+
+    return add_synthetic(
+        manifest,
+        data.augment_with,
+        data.synthetic_fraction,
+        split=data.train_split,
+        seed=config.seed,
+        out_dir=Path(config.output_dir) / "synthetic",
     )
 
 
@@ -169,7 +185,7 @@ def _trainer(
     )
     from medlens.training.optim import LRSchedule, build_optimizer
 
-    optimizer = build_optimizer(setup.model, config.optimizer)
+    optimizer = setup.optimizer or build_optimizer(setup.model, config.optimizer)
     steps = len(setup.train_loader)
     schedule = LRSchedule(optimizer, config.schedule, epochs=config.epochs, steps_per_epoch=steps)
     callbacks = list(extra_callbacks)
@@ -198,6 +214,7 @@ def _trainer(
         autocast_dtype=resolve_precision(config.precision, device),
         device=device,
         dist=dist,
+        step_fn=setup.step_fn,
     )
 
 
@@ -254,6 +271,7 @@ def _finish(
             "classes": list(setup.classes),
             **fields,
             "data_fingerprint": load_fingerprint(run_dir / "fingerprint.json"),
+            "synthetic_data": _synthetic_summary(config, task),
             "sha256": sha256,
             "training": {
                 "best_epoch": state.best_epoch,
@@ -266,6 +284,15 @@ def _finish(
             },
         },
     )
+
+
+def _synthetic_summary(config: TrainConfig, task: Task) -> dict[str, Any] | None:
+    """What ``data.augment_with`` mixed into training, for the card (None: nothing)."""
+    if config.data.augment_with is None:
+        return None
+    from medlens.generation.augment import synthetic_summary
+
+    return synthetic_summary(task.manifest, config.data, Path(config.output_dir))
 
 
 def _precision_name(dtype: torch.dtype | None) -> str:

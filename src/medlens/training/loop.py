@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -29,7 +29,9 @@ from medlens.training.distributed import DistContext, all_reduce_mean
 from medlens.training.optim import LRSchedule, l1_penalty
 from medlens.training.seed import get_rng_state, set_rng_state
 
-__all__ = ["Callback", "EpochResult", "LoopTask", "TrainState", "Trainer", "auc_score"]
+__all__ = [
+    "Callback", "EpochResult", "LoopTask", "StepFn", "TrainState", "Trainer", "auc_score"
+]
 
 
 @dataclass
@@ -73,6 +75,11 @@ class LoopTask(Protocol):
     def validate(self, trainer: Trainer) -> dict[str, float]: ...
 
 
+#: A task's own optimisation step (GANs: critic then generator): ``(trainer, images,
+#: targets) -> loss``; it computes, back-propagates and steps the optimiser itself.
+StepFn = Callable[["Trainer", torch.Tensor, torch.Tensor], float]
+
+
 class Callback(Protocol):
     """Hooks; each is optional (see :class:`medlens.training.callbacks.CallbackBase`)."""
 
@@ -105,8 +112,10 @@ class Trainer:
         autocast_dtype: torch.dtype | None = None,
         device: torch.device | str = "cpu",
         dist: DistContext | None = None,
+        step_fn: StepFn | None = None,
     ) -> None:
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.step_fn = step_fn
         self.schedule = schedule
         self.train_loader, self.val_loader = train_loader, val_loader
         self.task, self.epochs, self.callbacks = task, epochs, list(callbacks)
@@ -153,6 +162,11 @@ class Trainer:
     def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> float:
         images = images.to(self.device, memory_format=self.memory_format, non_blocking=True)
         targets = self.task.prepare_target(targets).to(self.device, non_blocking=True)
+        if self.step_fn is not None:  # the task's own step (adversarial, two-stage)
+            loss_value = self.step_fn(self, images, targets)
+            self.schedule.after_batch()
+            self.state.step += 1
+            return loss_value
         with self._autocast():
             loss = self.loss_fn(self.ddp_model(images).float(), targets)
         loss = loss + l1_penalty(self.model, self.l1)
