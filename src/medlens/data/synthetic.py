@@ -63,7 +63,7 @@ def _provenance_paths(folder: str) -> frozenset[str]:
         return frozenset()
     with open(file, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    return frozenset(os.path.normpath(os.path.join(folder, r["path"])) for r in rows if r.get("path"))
+    return frozenset(os.path.normpath(os.path.join(folder, r["path"])) for r in rows if r["path"])
 
 
 def _png_marked(path: str) -> bool:

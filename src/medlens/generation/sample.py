@@ -174,7 +174,9 @@ def write_marked_png(path: Path, image: torch.Tensor, record: dict[str, Any]) ->
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _write_provenance(out_dir: Path, rows: list[dict[str, Any]], record: dict[str, Any], n: int) -> None:
+def _write_provenance(
+    out_dir: Path, rows: list[dict[str, Any]], record: dict[str, Any], n: int
+) -> None:
     """Merge ``rows`` into ``provenance.csv`` and the request into ``provenance.json``."""
     from medlens.training.checkpoint import atomic_write_text
 

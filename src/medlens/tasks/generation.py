@@ -86,14 +86,16 @@ class GenerationTask(Task):
             **config.preprocessing,
         })  # fmt: skip
         split = self.manifest.split(config.data.train_split)
-        x, y = preprocess_split(split, preprocessing, "multiclass", max_bytes=config.data.cache_bytes)
+        cache = config.data.cache_bytes
+        x, y = preprocess_split(split, preprocessing, "multiclass", max_bytes=cache)
         loader = make_loader(
-            CachedDataset(x, y, seed=config.seed), batch_size=config.batch_size or DEFAULT_BATCH_SIZE,
-            train=True, seed=config.seed, dist=dist, num_workers=config.num_workers,
+            CachedDataset(x, y, seed=config.seed), train=True, seed=config.seed, dist=dist,
+            batch_size=config.batch_size or DEFAULT_BATCH_SIZE, num_workers=config.num_workers,
         )  # fmt: skip
         optimizer = self._optimizer(model)
         step = _STEPS[options.method](options, self._autoencoder_epochs())
-        note = f"{options.method} on {len(split)} {size}px images, {len(self.manifest.classes)} classes"
+        classes = len(self.manifest.classes)
+        note = f"{options.method} on {len(split)} {size}px images of {classes} classes"
         return TaskSetup(
             model, loader, None, nn.Identity(), preprocessing, self.manifest.classes, kwargs,
             notes=[note], optimizer=optimizer, step_fn=step,
@@ -135,7 +137,8 @@ class GenerationTask(Task):
         if options.method == "wgan_gp":
             extra |= {"n_critic": options.n_critic, "gp_weight": options.gp_weight}
         if options.method == "ldm":
-            extra |= {"autoencoder_epochs": self._autoencoder_epochs(), "kl_weight": options.kl_weight}
+            stage = self._autoencoder_epochs()
+            extra |= {"autoencoder_epochs": stage, "kl_weight": options.kl_weight}
         return {
             "generation": {
                 "method": options.method,
@@ -189,7 +192,8 @@ def _wgan_gp_step(options: GenerationConfig, _stage: int) -> Any:
         model = trainer.model
         noise = torch.randn(len(images), model.latent_dim, device=images.device)
         fake = model.generate(noise, labels)
-        w_distance = model.critic(images, labels).mean() - model.critic(fake.detach(), labels).mean()
+        real_score = model.critic(images, labels).mean()
+        w_distance = real_score - model.critic(fake.detach(), labels).mean()
         penalty = gradient_penalty(model, images, fake.detach(), labels)
         loss_d = -w_distance + options.gp_weight * penalty
         _step_optimizer(trainer, loss_d, None)

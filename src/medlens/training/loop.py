@@ -29,9 +29,7 @@ from medlens.training.distributed import DistContext, all_reduce_mean
 from medlens.training.optim import LRSchedule, l1_penalty
 from medlens.training.seed import get_rng_state, set_rng_state
 
-__all__ = [
-    "Callback", "EpochResult", "LoopTask", "StepFn", "TrainState", "Trainer", "auc_score"
-]
+__all__ = ["Callback", "EpochResult", "LoopTask", "StepFn", "TrainState", "Trainer", "auc_score"]
 
 
 @dataclass
