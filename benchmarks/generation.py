@@ -1,0 +1,162 @@
+"""Generators on PneumoniaMNIST 28 px: training and sampling speed, peak RSS, augmentation.
+
+    flock /tmp/medlens-laneA.lock env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=src \
+        python benchmarks/generation.py train --method dcgan --epochs 20 --out bench-out/gen
+
+    ... python benchmarks/generation.py augment --generator bench-out/gen/dcgan \
+        --out bench-out/gen-aug --fractions 5,10,100 --seeds 0,1,2 --synthetic-fraction 1.0
+
+``train`` prints images/s of training (process CPU time and wall time), images/s of
+sampling (256 images of each class) and the peak RSS of the process. ``augment`` trains a
+simple_cnn on ``train_fraction`` of the real training labels, real-only and with synthetic
+images mixed into training (``data.augment_with``), and prints the test AUC of each; the
+synthetic images are generated once per seed into the classifier's run directory.
+Every point is skipped when its run already exists (rerun to continue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from medlens.config import parse_config
+from medlens.generation import generate, load_generator, sample
+from medlens.pipeline import evaluate_run
+from medlens.tasks import train_run
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "pneumoniamnist"
+NPZ = str((DATA / "pneumoniamnist.npz").resolve())
+GEN_SETTINGS: dict[str, dict[str, Any]] = {
+    "dcgan": {"schedule": {"name": "constant"}},
+    "wgan_gp": {"schedule": {"name": "constant"}},
+    "ldm": {"schedule": {"name": "cosine"}},
+}
+CLASSIFIER = {
+    "task": "binary",
+    "model": {"name": "simple_cnn", "image_size": 28},
+    "optimizer": {"lr": 3e-3},
+    "epochs": 5,
+    "batch_size": 64,
+    "num_threads": 1,
+}
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_generator(args: argparse.Namespace) -> None:
+    out = args.out / args.method
+    generation = {"method": args.method, "sampler_steps": args.steps}
+    if args.method == "ldm":
+        generation["autoencoder_epochs"] = args.ae_epochs or max(1, args.epochs // 3)
+    config = parse_config({
+        "data": {"source": NPZ}, "task": "generation", "generation": generation,
+        "model": {"image_size": 28}, "epochs": args.epochs, "batch_size": 64,
+        "num_threads": 1, "seed": args.seed, "output_dir": str(out),
+        **GEN_SETTINGS[args.method],
+    })  # fmt: skip
+    if not (out / "model.json").is_file():
+        shutil.rmtree(out, ignore_errors=True)
+        wall, cpu = time.perf_counter(), time.process_time()
+        train_run(config)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        images = 4708 * args.epochs  # PneumoniaMNIST's official training split
+        print(f"{args.method} train: {args.epochs} epochs, {cpu / 60:.1f} CPU-min, "
+              f"{images / wall:.1f} images/s (wall), {images / cpu:.1f} images/s (CPU)")  # fmt: skip
+    model, card = load_generator(out)
+    torch.set_num_threads(1)
+    for label, name in enumerate(card.classes):
+        wall = time.perf_counter()
+        sample(model, card, label, args.sample_n, seed=0)
+        rate = args.sample_n / (time.perf_counter() - wall)
+        print(f"{args.method} sample '{name}': {rate:.1f} images/s ({card.generation.sampler})")
+    print(f"{args.method} peak RSS: {peak_rss_mib():.0f} MiB")
+
+
+def augment(args: argparse.Namespace) -> None:
+    rows = []
+    for fraction in [float(f) / 100 for f in args.fractions.split(",")]:
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for arm in ("real", "real+synthetic"):
+                rows.append(_point(args, fraction, seed, arm))
+                print(json.dumps(rows[-1]), flush=True)
+    (args.out / "augment.json").write_text(json.dumps(rows, indent=2))
+    for fraction in sorted({r["train_fraction"] for r in rows}):
+        for arm in ("real", "real+synthetic"):
+            aucs = [r["test_auc"] for r in rows if r["train_fraction"] == fraction and r["arm"] == arm]
+            mean = sum(aucs) / len(aucs)
+            sd = (sum((a - mean) ** 2 for a in aucs) / max(len(aucs) - 1, 1)) ** 0.5
+            print(f"{fraction:>5.0%} {arm:>15}: test AUC {mean:.3f} ± {sd:.3f} (n={len(aucs)})")
+
+
+def _point(args: argparse.Namespace, fraction: float, seed: int, arm: str) -> dict[str, Any]:
+    name = f"f{fraction:g}-s{seed}-{'aug' if arm != 'real' else 'real'}"
+    run = args.out / name
+    data: dict[str, Any] = {"source": NPZ, "train_fraction": fraction}
+    if arm != "real":
+        data |= {"augment_with": str(args.generator), "synthetic_fraction": args.synthetic_fraction}
+    config = parse_config({**CLASSIFIER, "data": data, "seed": seed, "output_dir": str(run)})
+    cpu = time.process_time()
+    if not (run / "model.json").is_file():
+        shutil.rmtree(run, ignore_errors=True)
+        train_run(config)
+    if not (run / "eval" / "test" / "metrics.json").is_file():
+        evaluate_run(run, split="test", n_bootstrap=0, examples=0)
+    metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())["metrics"]
+    card = json.loads((run / "model.json").read_text())
+    synthetic = (card.get("synthetic_data") or {}).get("train_counts")
+    return {
+        "train_fraction": fraction, "seed": seed, "arm": arm,
+        "test_auc": metrics["roc_auc"]["value"], "synthetic_train": synthetic,
+        "cpu_s": round(time.process_time() - cpu, 1),
+    }  # fmt: skip
+
+
+def write_samples(args: argparse.Namespace) -> None:
+    """``n`` images per class with ``medlens generate``'s API, then ``READY``."""
+    _, card = load_generator(args.generator)
+    for name in card.classes:
+        wall = time.perf_counter()
+        generate(args.generator, args.n, name, args.out, seed=args.seed, steps=args.steps)
+        print(f"{name}: {args.n / (time.perf_counter() - wall):.1f} images/s written")
+    (args.out / "READY").touch()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train")
+    train.add_argument("--method", choices=("dcgan", "wgan_gp", "ldm"), required=True)
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--ae-epochs", type=int, default=None)
+    train.add_argument("--steps", type=int, default=50, help="DDIM steps (ldm)")
+    train.add_argument("--sample-n", type=int, default=256)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, default=Path("bench-out/generation"))
+    aug = sub.add_parser("augment")
+    aug.add_argument("--generator", type=Path, required=True)
+    aug.add_argument("--fractions", default="5,10,100")
+    aug.add_argument("--seeds", default="0,1,2")
+    aug.add_argument("--synthetic-fraction", type=float, default=1.0)
+    aug.add_argument("--out", type=Path, default=Path("bench-out/generation-augment"))
+    samples = sub.add_parser("samples")
+    samples.add_argument("--generator", type=Path, required=True)
+    samples.add_argument("--n", type=int, default=2000)
+    samples.add_argument("--steps", type=int, default=None)
+    samples.add_argument("--seed", type=int, default=0)
+    samples.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    {"train": train_generator, "augment": augment, "samples": write_samples}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
