@@ -69,8 +69,10 @@ def train_generator(args: argparse.Namespace) -> None:
         train_run(config)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         images = 4708 * args.epochs  # PneumoniaMNIST's official training split
-        print(f"{args.method} train: {args.epochs} epochs, {cpu / 60:.1f} CPU-min, "
-              f"{images / wall:.1f} images/s (wall), {images / cpu:.1f} images/s (CPU)")  # fmt: skip
+        print(
+            f"{args.method} train: {args.epochs} epochs, {cpu / 60:.1f} CPU-min, "
+            f"{images / wall:.1f} images/s (wall), {images / cpu:.1f} images/s (CPU)"
+        )
     model, card = load_generator(out)
     torch.set_num_threads(1)
     for label, name in enumerate(card.classes):
@@ -91,7 +93,9 @@ def augment(args: argparse.Namespace) -> None:
     (args.out / "augment.json").write_text(json.dumps(rows, indent=2))
     for fraction in sorted({r["train_fraction"] for r in rows}):
         for arm in ("real", "real+synthetic"):
-            aucs = [r["test_auc"] for r in rows if r["train_fraction"] == fraction and r["arm"] == arm]
+            aucs = [
+                r["test_auc"] for r in rows if r["train_fraction"] == fraction and r["arm"] == arm
+            ]
             mean = sum(aucs) / len(aucs)
             sd = (sum((a - mean) ** 2 for a in aucs) / max(len(aucs) - 1, 1)) ** 0.5
             print(f"{fraction:>5.0%} {arm:>15}: test AUC {mean:.3f} ± {sd:.3f} (n={len(aucs)})")

@@ -303,3 +303,51 @@ def ordinal_run(grade_folder: Path, tmp_path_factory: pytest.TempPathFactory) ->
     config = tiny_config(grade_folder, output, task="ordinal", epochs=4)
     data = config.data.model_copy(update={"classes": list(GRADES)})
     return train_run(config.model_copy(update={"data": data}))
+
+
+# -- generation: tiny generator configs and images marked synthetic --------------------------
+def gen_config(data: Path, output: Path, method: str, **changes: Any) -> Any:
+    """A 16 px, 2-epoch generation config (ldm: 1 autoencoder epoch, 1 diffusion epoch)."""
+    from medlens.config import parse_config
+
+    generation = {"method": method, "latent_dim": 8, "base_channels": 8, "sampler_steps": 2,
+                  "timesteps": 20}  # fmt: skip
+    if method == "ldm":
+        generation["autoencoder_epochs"] = 1
+    raw = {
+        "data": {"source": str(data), "val_fraction": 0.25},
+        "task": "generation",
+        "generation": generation,
+        "model": {"image_size": 16},
+        "epochs": 2,
+        "batch_size": 8,
+        "num_threads": 1,
+        "output_dir": str(output),
+        **changes,
+    }
+    return parse_config(raw)
+
+
+def add_marked(root: Path, name: str, n: int, *, seed: int = 0) -> list[Path]:
+    """``n`` PNGs marked synthetic in ``root/name/``, named like real patients' files."""
+    import torch
+
+    from medlens.generation.sample import write_marked_png
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        path = root / name / f"person{900 + i}_{i}.png"
+        write_marked_png(path, torch.from_numpy(rng.random((1, 16, 16))).float(), {"i": i})
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def make_gen_config() -> Any:
+    return gen_config
+
+
+@pytest.fixture(scope="session")
+def make_marked() -> Any:
+    return add_marked

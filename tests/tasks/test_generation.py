@@ -20,29 +20,10 @@ from medlens.tasks.run import train_run
 pytest.importorskip("monai")
 
 
-def gen_config(data: Path, output: Path, method: str, **changes: Any) -> Any:
-    generation = {"method": method, "latent_dim": 8, "base_channels": 8, "sampler_steps": 2,
-                  "timesteps": 20}  # fmt: skip
-    if method == "ldm":
-        generation["autoencoder_epochs"] = 1
-    raw = {
-        "data": {"source": str(data), "val_fraction": 0.25},
-        "task": "generation",
-        "generation": generation,
-        "model": {"image_size": 16},
-        "epochs": 2,
-        "batch_size": 8,
-        "num_threads": 1,
-        "output_dir": str(output),
-        **changes,
-    }
-    return parse_config(raw)
-
-
 @pytest.fixture(scope="module")
-def gan_run(tmp_path_factory: pytest.TempPathFactory, image_folder: Path) -> Path:
+def gan_run(tmp_path_factory: pytest.TempPathFactory, image_folder: Path, make_gen_config) -> Path:
     root = tmp_path_factory.mktemp("gan")
-    return train_run(gen_config(image_folder, root / "run", "dcgan", epochs=1))
+    return train_run(make_gen_config(image_folder, root / "run", "dcgan", epochs=1))
 
 
 class _StopInEpoch:
@@ -59,8 +40,9 @@ class _StopInEpoch:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["dcgan", "wgan_gp", "ldm"])
 def test_method_trains_resumes_bit_for_bit_and_samples(
-    method: str, tmp_path: Path, image_folder: Path
+    method: str, tmp_path: Path, image_folder: Path, make_gen_config
 ) -> None:
+    gen_config = make_gen_config
     if method == "ldm":
         pytest.importorskip("einops")
     whole = train_run(gen_config(image_folder, tmp_path / "whole", method))
@@ -143,8 +125,10 @@ def test_generation_section_is_checked(tmp_path: Path) -> None:
                       "augment_with": str(tmp_path), "synthetic_fraction": 0.5}})  # fmt: skip
 
 
-def test_a_classifier_is_refused_for_generation(tmp_path: Path, image_folder: Path) -> None:
-    config = gen_config(image_folder, tmp_path / "r", "dcgan", model={"name": "simple_cnn"})
+def test_a_classifier_is_refused_for_generation(
+    tmp_path: Path, image_folder: Path, make_gen_config
+) -> None:
+    config = make_gen_config(image_folder, tmp_path / "r", "dcgan", model={"name": "simple_cnn"})
     with pytest.raises(ConfigError, match="generator"):
         train_run(config)
     assert not (tmp_path / "r").exists()
