@@ -24,7 +24,10 @@ Images are ``(N, C, H, W)`` float32 in ``[0, 1]``; labels are class indices into
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +67,10 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 MEMORISATION_RULE = (
-    "A sample is flagged when its nearest training image is at most as far as the "
-    "{percentile:g}th percentile of the training images' leave-one-out nearest-neighbour "
-    "distances (in that space): closer to a training image than all but {percentile:g}% "
-    "of training images are to each other."
+    "A sample is flagged when its nearest training image is no farther than percentile "
+    "{percentile:g} of the training images' leave-one-out nearest-neighbour distances (in "
+    "that space): closer to a training image than all but {percentile:g}% of training "
+    "images are to each other."
 )
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -86,15 +89,27 @@ def frechet_distance(real_features: ArrayLike, fake_features: ArrayLike) -> floa
 
     real, fake = _features(real_features, "real"), _features(fake_features, "fake")
     y, y_pred = torch.from_numpy(real), torch.from_numpy(fake)
-    try:
-        value = float(FIDMetric()(y_pred, y))
-    except ValueError:  # imaginary part too large: regularise and retry
-        sx, sy = _cov(y_pred, rowvar=False), _cov(y, rowvar=False)
-        eps = 1e-6 * float(torch.diagonal(sx).mean() + torch.diagonal(sy).mean()) / 2
-        eye = torch.eye(sx.shape[0], dtype=sx.dtype)
-        mx, my = y_pred.mean(0), y.mean(0)
-        value = float(compute_frechet_distance(mx, sx + eps * eye, my, sy + eps * eye))
+    with _quiet_monai():
+        try:
+            value = float(FIDMetric()(y_pred, y))
+        except ValueError:  # imaginary part too large: regularise and retry
+            sx, sy = _cov(y_pred, rowvar=False), _cov(y, rowvar=False)
+            eps = 1e-6 * float(torch.diagonal(sx).mean() + torch.diagonal(sy).mean()) / 2
+            eye = torch.eye(sx.shape[0], dtype=sx.dtype)
+            mx, my = y_pred.mean(0), y.mean(0)
+            value = float(compute_frechet_distance(mx, sx + eps * eye, my, sy + eps * eye))
     return max(value, 0.0)
+
+
+@contextlib.contextmanager
+def _quiet_monai() -> Iterator[None]:
+    """MONAI's FID passes SciPy's deprecated ``disp`` argument and prints when it retries a
+    singular product; keep both out of our warnings and stdout."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.filterwarnings(
+            "ignore", message="The `disp` argument", category=DeprecationWarning
+        )
+        yield
 
 
 def kernel_inception_distance(
