@@ -236,3 +236,51 @@ def test_features_from_a_tiny_local_classifier_run(trained_run: Path) -> None:
     assert features.shape == (5, 8)  # the tiny simple_cnn's hidden width
     assert extract.name == f"run:{trained_run.name}"
     assert np.allclose(features, extract(_blobs(5, 0)))
+
+
+def _tiny_npz(path: Path, seed: int = 0) -> Path:
+    """A MedMNIST-like file at 16 px: class 1 has a bright square, class 0 none."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in (("train", 40), ("val", 16), ("test", 24)):
+        labels = np.arange(n) % 2
+        images = rng.normal(80, 20, (n, 16, 16))
+        for i in np.flatnonzero(labels):
+            r, c = rng.integers(2, 10, 2)
+            images[i, r : r + 5, c : c + 5] += 120
+        arrays[f"{split}_images"] = np.clip(images, 0, 255).astype(np.uint8)
+        arrays[f"{split}_labels"] = labels[:, None].astype(np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.slow
+def test_tstr_trains_on_synthetic_and_tests_on_real(tmp_path: Path) -> None:
+    real = _tiny_npz(tmp_path / "tiny.npz")
+    with np.load(_tiny_npz(tmp_path / "other.npz", seed=1)) as other:  # real-like "synthetic"
+        fake, fake_y = other["train_images"][:, None] / 255.0, other["train_labels"][:, 0]
+    tiny = {"name": "simple_cnn", "options": {"widths": [4, 8, 8], "hidden": 8}}
+    options = {"epochs": 2, "model": tiny, "config": {"num_threads": 1}, "n_bootstrap": 50}
+    result = gen.tstr_auc(fake, fake_y, real, tmp_path / "tstr", **options)
+    assert result["tstr"]["n_test"] == result["trtr"]["n_test"] == 24
+    assert result["tstr"]["n_train"] == 40 and result["trtr"]["n_train"] == 40
+    for key in ("tstr", "trtr"):
+        auc = result[key]["roc_auc"]
+        assert 0 <= auc["ci_low"] <= auc["value"] <= auc["ci_high"] <= 1
+    assert result["gap"] == pytest.approx(
+        result["trtr"]["roc_auc"]["value"] - result["tstr"]["roc_auc"]["value"]
+    )
+    rows = (tmp_path / "tstr" / "tstr_data" / "manifest.csv").read_text().splitlines()
+    train_rows = [r for r in rows if r.endswith(",train,")]
+    assert len(train_rows) == 40 and all("synthetic" in r for r in train_rows)
+    assert not any("synthetic" in r for r in rows if ",val," in r or ",test," in r)
+    saved = json.loads((tmp_path / "tstr" / "tstr.json").read_text())
+    assert saved["tstr"]["roc_auc"] == result["tstr"]["roc_auc"]
+    again = gen.tstr_auc(fake, fake_y, real, tmp_path / "tstr", **options)  # reuses the runs
+    assert again["tstr"]["roc_auc"] == result["tstr"]["roc_auc"]
+
+
+def test_tstr_refuses_classes_that_differ_from_the_real_data(tmp_path: Path) -> None:
+    real = _tiny_npz(tmp_path / "tiny.npz")
+    with pytest.raises(EvaluationError, match="differ"):
+        gen.tstr_auc(_blobs(4, 0, size=16), np.zeros(4), real, tmp_path / "t", classes=("a", "b"))

@@ -14,8 +14,8 @@ Everything lands under ``out_dir``::
     tstr_run/  trtr_run/     run directories, each with eval/test/metrics.json
     tstr.json                the figures (written last, atomically)
 
-A finished run directory (``model.json`` present) is reused, so a rerun only does what is
-missing.
+A finished run directory (``model.json`` present) and its evaluation are reused, so a
+rerun only does what is missing.
 """
 
 from __future__ import annotations
@@ -173,8 +173,11 @@ def _train_and_test(
             **(train["config"] or {}),
         }
         train_run(parse_config(raw))
-    metrics_dir = evaluate_run(run_dir, split="test", n_bootstrap=n_bootstrap, examples=0)
-    metrics = json.loads((metrics_dir / "metrics.json").read_text())
+    metrics_file = run_dir / "eval" / "test" / "metrics.json"
+    if not _reusable(metrics_file, run_dir / "model.json", n_bootstrap):
+        metrics_file = evaluate_run(run_dir, split="test", n_bootstrap=n_bootstrap, examples=0)
+        metrics_file = metrics_file / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
     counts = json.loads((run_dir / "fingerprint.json").read_text()).get("counts", {})
     return {
         "roc_auc": metrics["metrics"]["roc_auc"],
@@ -182,3 +185,14 @@ def _train_and_test(
         "n_test": metrics["n_cases"],
         "run": str(run_dir),
     }
+
+
+def _reusable(metrics_file: Path, card: Path, n_bootstrap: int) -> bool:
+    """An evaluation written after the weights, with the same number of resamples."""
+    try:
+        if metrics_file.stat().st_mtime_ns < card.stat().st_mtime_ns:
+            return False
+        found = json.loads(metrics_file.read_text())
+    except (OSError, ValueError):
+        return False
+    return found.get("bootstrap", {}).get("n_resamples") == n_bootstrap
