@@ -62,8 +62,9 @@ def test_fid_with_fewer_samples_than_dimensions_is_finite() -> None:
 
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two() -> None:
-    same = gen.kernel_inception_distance(_features(200, 0), _features(200, 1), subsets=20,
-                                         subset_size=100)  # fmt: skip
+    same = gen.kernel_inception_distance(
+        _features(200, 0), _features(200, 1), subsets=20, subset_size=100
+    )
     shifted = gen.kernel_inception_distance(
         _features(200, 0), _features(200, 1, shift=1.0), subsets=20, subset_size=100
     )
@@ -122,9 +123,18 @@ def _metrics(fake: np.ndarray, fake_y: np.ndarray) -> dict:
     real, real_y = _blobs(40, 1), np.arange(40) % 2
     train, train_y = _blobs(40, 0), np.arange(40) % 2
     return gen.generation_metrics(
-        real, real_y, fake, fake_y, extractor=_Pixels(), classes=CLASSES, train=train,
-        train_labels=train_y, kid_subsets=5, kid_subset_size=16, ms_ssim_pairs=20,
-    )  # fmt: skip
+        real,
+        real_y,
+        fake,
+        fake_y,
+        extractor=_Pixels(),
+        classes=CLASSES,
+        train=train,
+        train_labels=train_y,
+        kid_subsets=5,
+        kid_subset_size=16,
+        ms_ssim_pairs=20,
+    )
 
 
 def test_generation_metrics_overall_and_per_class_are_json_ready(tmp_path: Path) -> None:
@@ -160,16 +170,31 @@ def test_report_renders_tables_samples_and_pairs(tmp_path: Path) -> None:
     tstr = {
         "tstr": {"roc_auc": {"value": 0.8, "ci_low": 0.7, "ci_high": 0.9}, "n_train": 12},
         "trtr": {"roc_auc": {"value": 0.9, "ci_low": 0.85, "ci_high": 0.95}, "n_train": 40},
-        "selection": "real val", "model": {"name": "simple_cnn"},
-    }  # fmt: skip
+        "selection": "real val",
+        "model": {"name": "simple_cnn"},
+    }
     out = write_generation_report(
-        tmp_path / "gen", metrics=metrics, title="<gan> run", fake=fake, fake_labels=fake_y,
-        train=_blobs(40, 0), tstr=tstr, provenance={"run": "runs/gan", "seed": 0},
-    )  # fmt: skip
+        tmp_path / "gen",
+        metrics=metrics,
+        title="<gan> run",
+        fake=fake,
+        fake_labels=fake_y,
+        train=_blobs(40, 0),
+        tstr=tstr,
+        provenance={"run": "runs/gan", "seed": 0},
+    )
     page = (out / "report.html").read_text()
     assert "&lt;gan&gt; run" in page and "<gan>" not in page
-    for text in ("Generation metrics", "Samples per class", "Memorisation check", "flagged",
-                 "Train on synthetic", "0.800", "Provenance", "3 scale(s)"):  # fmt: skip
+    for text in (
+        "Generation metrics",
+        "Samples per class",
+        "Memorisation check",
+        "flagged",
+        "Train on synthetic",
+        "0.800",
+        "Provenance",
+        "3 scale(s)",
+    ):
         assert text in page
     assert page.count("data:image/png;base64") >= 2 + 3
     saved = json.loads((out / "metrics.json").read_text())

@@ -103,8 +103,9 @@ def frechet_distance(real_features: ArrayLike, fake_features: ArrayLike) -> floa
 
 @contextlib.contextmanager
 def _quiet_monai() -> Iterator[None]:
-    """MONAI's FID passes SciPy's deprecated ``disp`` argument and prints when it retries a
-    singular product; keep both out of our warnings and stdout."""
+    """MONAI's FID passes SciPy's deprecated ``disp`` argument, and SciPy warns (MONAI
+    prints) on singular products, usual when samples are fewer than feature dimensions;
+    keep them out of our warnings and stdout (the report notes ``n`` against ``D``)."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.filterwarnings(
             "ignore", message="The `disp` argument", category=DeprecationWarning
@@ -120,9 +121,12 @@ def kernel_inception_distance(
     subset_size: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Unbiased MMD² with the kernel ``(x·y / d + 1)³`` over random subsets: mean and std."""
+    """Unbiased MMD² with the kernel ``(x·y / d + 1)³`` over random subsets: mean and std.
+
+    Subsets hold ``subset_size`` rows, at most half the smaller set (so that they differ).
+    """
     real, fake = _features(real_features, "real"), _features(fake_features, "fake")
-    m = min(subset_size, len(real), len(fake))
+    m = max(2, min(subset_size, min(len(real), len(fake)) // 2))
     rng = np.random.default_rng(seed)
     d = real.shape[1]
     values = []
@@ -272,14 +276,15 @@ def memorisation(
     :data:`MEMORISATION_RULE`; ``max_reference`` training rows (seeded) set the threshold.
 
     Returns per space ``{"threshold", "nearest_index", "distance", "flagged", "rate"}``
-    (indices into the training set) and ``flagged`` / ``rate`` for either space.
+    (indices into the training set; pixel distances are RMS differences per pixel, images
+    in [0, 1]) and ``flagged`` / ``rate`` for either space.
     """
     train_px = _pixels(train_images)
     fake_px = _pixels(fake_images, like=train_px.shape[1:])
     rng = np.random.default_rng(seed)
     spaces = {
         "feature": (_features(train_features, "train"), _features(fake_features, "fake")),
-        "pixel": (train_px.reshape(len(train_px), -1), fake_px.reshape(len(fake_px), -1)),
+        "pixel": (_rms(train_px), _rms(fake_px)),
     }
     out: dict[str, Any] = {
         "percentile": percentile,
@@ -556,6 +561,12 @@ def _pixels(images: ArrayLike, like: tuple[int, ...] | None = None) -> np.ndarra
     if tuple(x.shape[-2:]) != tuple(like[1:]):
         x = F.interpolate(x, size=tuple(like[1:]), mode="bilinear", antialias=True)
     return x.contiguous().numpy()
+
+
+def _rms(images: np.ndarray) -> np.ndarray:
+    """Flattened images scaled so that Euclidean distances are RMS pixel differences."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    return flat / np.sqrt(flat.shape[1])
 
 
 def _sq_distances(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:

@@ -50,6 +50,7 @@ def tstr_auc(
     config: Mapping[str, Any] | None = None,
     n_bootstrap: int = 1000,
     baseline: bool = True,
+    baseline_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """ROC-AUC on the real test split of a classifier trained on ``synthetic`` (and on real).
 
@@ -63,6 +64,8 @@ def tstr_auc(
         epochs, model, config: training; ``config`` adds top-level TrainConfig keys.
         n_bootstrap: resamples of the AUC interval.
         baseline: also train on the real training split (TRTR).
+        baseline_dir: the TRTR run directory (default ``out_dir/trtr_run``); several
+            synthetic sets with the same real data and seed can share one.
 
     Returns:
         ``{"tstr": {...}, "trtr": {...} | None, "gap": trtr - tstr AUC, ...}``, each with
@@ -98,13 +101,13 @@ def tstr_auc(
         "selection": "epoch chosen on the real validation split (the same for both runs)",
         "tstr": _train_and_test(
             out / "tstr_data", out / "tstr_run", image_size, n_bootstrap, train
-        ),  # fmt: skip
+        ),
         "trtr": None,
         "gap": None,
     }
     if baseline:
-        result["trtr"] = _train_and_test(out / "real", out / "trtr_run", image_size, n_bootstrap,
-                                         train)  # fmt: skip
+        trtr_dir = Path(baseline_dir) if baseline_dir else out / "trtr_run"
+        result["trtr"] = _train_and_test(out / "real", trtr_dir, image_size, n_bootstrap, train)
         tstr_auc_, trtr_auc = result["tstr"]["roc_auc"]["value"], result["trtr"]["roc_auc"]["value"]
         if tstr_auc_ is not None and trtr_auc is not None:
             result["gap"] = trtr_auc - tstr_auc_
