@@ -309,3 +309,26 @@ def test_tstr_refuses_classes_that_differ_from_the_real_data(tmp_path: Path) -> 
     real = _tiny_npz(tmp_path / "tiny.npz")
     with pytest.raises(EvaluationError, match="differ"):
         gen.tstr_auc(_blobs(4, 0, size=16), np.zeros(4), real, tmp_path / "t", classes=("a", "b"))
+
+
+def test_evaluate_generation_writes_metrics_and_report(tmp_path: Path) -> None:
+    from PIL import Image
+
+    real = _tiny_npz(tmp_path / "tiny.npz")
+    with np.load(real) as data:
+        train, labels = data["train_images"], data["train_labels"][:, 0]
+    folder = tmp_path / "gen"
+    for i, (image, label) in enumerate(zip(train[:12], labels[:12], strict=True)):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / str(label) / f"{i}.png")  # copies of training
+    (folder / "provenance.json").write_text(json.dumps({"synthetic": True, "requests": []}))
+    out = gen.evaluate_generation(
+        folder, real, tmp_path / "eval", features=_Pixels(), kid_subsets=3, ms_ssim_pairs=10
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["counts"]["fake"] == {"0": 6, "1": 6}
+    assert metrics["counts"]["train"] == {"0": 20, "1": 20}
+    assert metrics["memorisation"]["rate"] == 1.0  # every image is a training image
+    assert metrics["ms_ssim_settings"]["scales"] < 5  # 16 px
+    page = (out / "report.html").read_text()
+    assert "Provenance" in page and "Memorisation check" in page

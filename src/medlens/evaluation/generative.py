@@ -29,19 +29,26 @@ import io
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from medlens.errors import EvaluationError
+from medlens.evaluation.generative_data import evaluate_generation, read_image_folder, real_splits
 from medlens.evaluation.generative_features import (
     FEATURE_EXTRACTORS,
     FeatureExtractor,
     as_image_batch,
     feature_extractor,
     register_feature_extractor,
+)
+from medlens.evaluation.generative_memorisation import (
+    MEMORISATION_RULE,
+    as_features,
+    memorisation,
+    nearest_neighbours,
+    squared_distances,
 )
 from medlens.evaluation.generative_tstr import tstr_auc
 
@@ -51,6 +58,7 @@ __all__ = [
     "FeatureExtractor",
     "MsSsimSettings",
     "as_image_batch",
+    "evaluate_generation",
     "feature_extractor",
     "frechet_distance",
     "generation_metrics",
@@ -61,19 +69,13 @@ __all__ = [
     "nearest_neighbours",
     "precision_recall",
     "read_image_folder",
+    "real_splits",
     "register_feature_extractor",
     "tstr_auc",
 ]
 
 SCHEMA_VERSION = 1
-MEMORISATION_RULE = (
-    "A sample is flagged when its nearest training image is no farther than percentile "
-    "{percentile:g} of the training images' leave-one-out nearest-neighbour distances (in "
-    "that space): closer to a training image than all but {percentile:g}% of training "
-    "images are to each other."
-)
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 # -- distribution distances ------------------------------------------------------------------
@@ -87,7 +89,7 @@ def frechet_distance(real_features: ArrayLike, fake_features: ArrayLike) -> floa
     from monai.metrics import FIDMetric
     from monai.metrics.fid import _cov, compute_frechet_distance
 
-    real, fake = _features(real_features, "real"), _features(fake_features, "fake")
+    real, fake = as_features(real_features, "real"), as_features(fake_features, "fake")
     y, y_pred = torch.from_numpy(real), torch.from_numpy(fake)
     with _quiet_monai():
         try:
@@ -125,7 +127,7 @@ def kernel_inception_distance(
 
     Subsets hold ``subset_size`` rows, at most half the smaller set (so that they differ).
     """
-    real, fake = _features(real_features, "real"), _features(fake_features, "fake")
+    real, fake = as_features(real_features, "real"), as_features(fake_features, "fake")
     m = max(2, min(subset_size, min(len(real), len(fake)) // 2))
     rng = np.random.default_rng(seed)
     d = real.shape[1]
@@ -159,8 +161,8 @@ def precision_recall(
     synthetic points inside the real manifold; recall: of real points inside the synthetic.
     """
     rng = np.random.default_rng(seed)
-    real = _subsample(_features(real_features, "real"), max_samples, rng)
-    fake = _subsample(_features(fake_features, "fake"), max_samples, rng)
+    real = _subsample(as_features(real_features, "real"), max_samples, rng)
+    fake = _subsample(as_features(fake_features, "fake"), max_samples, rng)
     if min(len(real), len(fake)) <= k:
         raise EvaluationError(f"precision/recall with k={k} needs more than {k} samples per set")
     real_radii, fake_radii = _kth_distance(real, k), _kth_distance(fake, k)
@@ -239,92 +241,6 @@ def ms_ssim_diversity(
     x, y = torch.from_numpy(array[first]), torch.from_numpy(array[second])
     values = metric(x, y).reshape(-1).double().numpy()
     return {"mean": float(values.mean()), "std": float(values.std()), "n_pairs": n_pairs}
-
-
-# -- memorisation -------------------------------------------------------------------------------
-def nearest_neighbours(
-    queries: ArrayLike, reference: ArrayLike, *, exclude_self: bool = False, chunk: int = 512
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index and Euclidean distance of each query's nearest reference row.
-
-    ``exclude_self``: queries are the reference itself; a row is not its own neighbour.
-    """
-    q, r = _flat(queries), _flat(reference)
-    index, distance = np.empty(len(q), np.int64), np.empty(len(q))
-    r_sq = (r**2).sum(1)
-    for start in range(0, len(q), chunk):
-        block = _sq_distances(q[start : start + chunk], r, r_sq)
-        if exclude_self:
-            rows = np.arange(block.shape[0])
-            block[rows, start + rows] = np.inf
-        index[start : start + chunk] = block.argmin(1)
-        distance[start : start + chunk] = np.sqrt(block.min(1))
-    return index, distance
-
-
-def memorisation(
-    train_features: ArrayLike,
-    fake_features: ArrayLike,
-    train_images: ArrayLike,
-    fake_images: ArrayLike,
-    *,
-    percentile: float = 1.0,
-    max_reference: int = 5000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Each sample's nearest training image in feature and pixel space, flagged by
-    :data:`MEMORISATION_RULE`; ``max_reference`` training rows (seeded) set the threshold.
-
-    Returns per space ``{"threshold", "nearest_index", "distance", "flagged", "rate"}``
-    (indices into the training set; pixel distances are RMS differences per pixel, images
-    in [0, 1]) and ``flagged`` / ``rate`` for either space.
-    """
-    train_px = _pixels(train_images)
-    fake_px = _pixels(fake_images, like=train_px.shape[1:])
-    rng = np.random.default_rng(seed)
-    spaces = {
-        "feature": (_features(train_features, "train"), _features(fake_features, "fake")),
-        "pixel": (_rms(train_px), _rms(fake_px)),
-    }
-    out: dict[str, Any] = {
-        "percentile": percentile,
-        "rule": MEMORISATION_RULE.format(percentile=percentile),
-    }
-    for space, (train, fake) in spaces.items():
-        out[space] = _memorisation_space(train, fake, percentile, max_reference, rng)
-    flagged = np.asarray(out["feature"]["flagged"]) | np.asarray(out["pixel"]["flagged"])
-    out["flagged"] = flagged.tolist()
-    out["rate"] = float(flagged.mean())
-    return out
-
-
-def _memorisation_space(
-    train: np.ndarray, fake: np.ndarray, percentile: float, max_ref: int, rng: Any
-) -> dict[str, Any]:
-    queries = rng.choice(len(train), min(max_ref, len(train)), replace=False)
-    loo = _leave_one_out(train, queries)
-    threshold = float(np.percentile(loo, percentile))
-    index, distance = nearest_neighbours(fake, train)
-    flagged = distance <= threshold
-    return {
-        "threshold": threshold,
-        "nearest_index": index.tolist(),
-        "distance": distance.tolist(),
-        "flagged": flagged.tolist(),
-        "rate": float(flagged.mean()),
-    }
-
-
-def _leave_one_out(train: np.ndarray, queries: np.ndarray, chunk: int = 512) -> np.ndarray:
-    """Distance from each ``train[queries]`` row to its nearest other training row."""
-    r_sq = (train**2).sum(1)
-    out = np.empty(len(queries))
-    for start in range(0, len(queries), chunk):
-        rows = queries[start : start + chunk]
-        block = _sq_distances(train[rows], train, r_sq)
-        block[np.arange(len(rows)), rows] = np.inf
-        out[start : start + chunk] = np.sqrt(block.min(1))
-    return out
 
 
 # -- everything at once --------------------------------------------------------------------------
@@ -482,53 +398,7 @@ def _class_diversity(
     }
 
 
-# -- reading a folder of generated images -------------------------------------------------------
-def read_image_folder(
-    folder: str | Path, *, classes: Sequence[str] | None = None
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Images under ``folder/<class>/`` as ``(N, C, H, W)`` float32 in [0, 1], class indices,
-    and the class names (sorted folder names, or ``classes``; a missing class is allowed).
-
-    Every image must have the same size and mode; grey stays one channel, RGB three.
-    """
-    from PIL import Image
-
-    root = Path(folder)
-    names = (
-        tuple(classes)
-        if classes
-        else tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
-        if root.is_dir()
-        else ()
-    )
-    images, labels = [], []
-    for index, name in enumerate(names):
-        files = sorted(p for p in (root / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        for file in files:
-            with Image.open(file) as handle:
-                array = np.asarray(
-                    handle.convert("RGB" if handle.mode in ("RGB", "RGBA") else "L"),
-                    dtype=np.float32,
-                )
-            images.append(array[None] if array.ndim == 2 else np.moveaxis(array, -1, 0))
-            labels.append(index)
-    if not images:
-        raise EvaluationError(f"{root}: no images in class sub-folders")
-    if len({im.shape for im in images}) != 1:
-        raise EvaluationError(f"{root}: images differ in size or channels")
-    return np.stack(images) / 255.0, np.asarray(labels, np.int64), names
-
-
 # -- helpers --------------------------------------------------------------------------------
-def _features(values: ArrayLike, what: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 2 or len(array) < 2:
-        raise EvaluationError(f"{what} features must be (N >= 2, D), got {array.shape}")
-    if not np.isfinite(array).all():
-        raise EvaluationError(f"{what} features hold NaN or infinite values")
-    return array
-
-
 def _labels(values: ArrayLike, n: int, classes: Sequence[str], what: str) -> np.ndarray:
     labels = np.asarray(values).reshape(-1).astype(np.int64)
     if len(labels) != n:
@@ -542,43 +412,12 @@ def _counts(labels: np.ndarray, classes: Sequence[str]) -> dict[str, int]:
     return {name: int((labels == c).sum()) for c, name in enumerate(classes)}
 
 
-def _flat(values: ArrayLike) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    return array.reshape(len(array), -1)
-
-
-def _pixels(images: ArrayLike, like: tuple[int, ...] | None = None) -> np.ndarray:
-    """Images at the training images' channels and size (grey mean, bilinear resize)."""
-    array = as_image_batch(images)
-    if like is None or array.shape[1:] == tuple(like):
-        return array
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.from_numpy(array)
-    if x.shape[1] != like[0]:
-        x = x.mean(1, keepdim=True).expand(-1, like[0], -1, -1)
-    if tuple(x.shape[-2:]) != tuple(like[1:]):
-        x = F.interpolate(x, size=tuple(like[1:]), mode="bilinear", antialias=True)
-    return x.contiguous().numpy()
-
-
-def _rms(images: np.ndarray) -> np.ndarray:
-    """Flattened images scaled so that Euclidean distances are RMS pixel differences."""
-    flat = images.reshape(len(images), -1).astype(np.float64)
-    return flat / np.sqrt(flat.shape[1])
-
-
-def _sq_distances(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
-    return np.maximum((a**2).sum(1)[:, None] + b_sq[None] - 2 * a @ b.T, 0.0)
-
-
 def _kth_distance(x: np.ndarray, k: int, chunk: int = 512) -> np.ndarray:
     """Distance of each row to its ``k``-th nearest other row."""
     x_sq = (x**2).sum(1)
     out = np.empty(len(x))
     for start in range(0, len(x), chunk):
-        block = _sq_distances(x[start : start + chunk], x, x_sq)
+        block = squared_distances(x[start : start + chunk], x, x_sq)
         rows = np.arange(block.shape[0])
         block[rows, start + rows] = np.inf
         out[start : start + chunk] = np.sqrt(np.partition(block, k - 1, axis=1)[:, k - 1])
@@ -590,7 +429,7 @@ def _inside(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, chunk: i
     c_sq = (centres**2).sum(1)
     out = np.empty(len(points), bool)
     for start in range(0, len(points), chunk):
-        dist = np.sqrt(_sq_distances(points[start : start + chunk], centres, c_sq))
+        dist = np.sqrt(squared_distances(points[start : start + chunk], centres, c_sq))
         out[start : start + chunk] = (dist <= radii[None] * (1 + 1e-9) + 1e-12).any(1)
     return out
 

@@ -117,16 +117,9 @@ def tstr_auc(
 
 def _real_manifest(real: str | Path, seed: int, folder: Path) -> Any:
     """The real data with every row in a split, written to ``folder/manifest.csv``."""
-    from medlens.config import parse_config
-    from medlens.tasks.run import build_manifest
+    from medlens.evaluation.generative_data import real_splits
 
-    path = Path(real)
-    manifest_like = path.suffix == ".csv" or (path / "manifest.csv").is_file()
-    data = {"manifest" if manifest_like else "source": str(path)}
-    manifest = build_manifest(parse_config({"data": data, "seed": seed, "output_dir": "unused"}))
-    missing = {"train", "val", "test"} - {r.split for r in manifest}
-    if missing:
-        raise EvaluationError(f"{path}: the real data has no {sorted(missing)} split(s)")
+    manifest = real_splits(real, seed=seed)
     manifest.write(folder / "manifest.csv")
     return manifest
 
