@@ -280,11 +280,8 @@ def generation_metrics(
         notes.append("no training set given: memorisation is checked against the real set")
     else:
         train_x = as_image_batch(train)
-        train_y = _labels(
-            train_labels if train_labels is not None else np.zeros(len(train_x), int),
-            len(train_x),
-            classes,
-            "train",
+        train_y = (
+            None if train_labels is None else _labels(train_labels, len(train_x), classes, "train")
         )
     feats = dict(features or {})
     for key, images in (("real", real_x), ("fake", fake_x), ("train", train_x)):
@@ -328,7 +325,7 @@ def generation_metrics(
         "counts": {
             "real": _counts(real_y, classes),
             "fake": _counts(fake_y, classes),
-            "train": _counts(train_y, classes),
+            "train": {"all": len(train_x)} if train_y is None else _counts(train_y, classes),
         },
         "overall": overall,
         "per_class": per_class,
