@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from medlens.card import read_card
 from medlens.config import parse_config
-from medlens.errors import ConfigError, EvaluationError, ModelError
+from medlens.errors import ConfigError, ModelError
 from medlens.generation import generate, is_synthetic
 from medlens.tasks.run import train_run
 
@@ -87,18 +87,38 @@ def test_generate_is_deterministic_and_records_provenance(gan_run: Path, tmp_pat
 
 
 @pytest.mark.slow
-def test_generation_run_is_not_evaluated_or_predicted_yet(gan_run: Path) -> None:
+def test_generation_run_is_evaluated_on_its_samples_not_predicted(gan_run: Path) -> None:
     from medlens.inference import Predictor
     from medlens.pipeline import evaluate_run, predict_files
+    from medlens.pipeline.generation import evaluate_generation_run
 
-    with pytest.raises(EvaluationError, match="generation run"):
-        evaluate_run(gan_run)
+    seen = {}
+    with pytest.MonkeyPatch.context() as patch:  # evaluate_run dispatches on the card
+        patch.setattr(
+            "medlens.pipeline.generation.evaluate_generation_run",
+            lambda run, **kw: seen.setdefault("run", run),
+        )
+        assert evaluate_run(gan_run) == gan_run
+    out = evaluate_generation_run(gan_run, n_per_class=4, features=_Flat())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"fid", "kid", "precision", "recall"} <= set(metrics["overall"])
+    assert (out / "report.html").is_file() and (out / "samples" / "provenance.csv").is_file()
+    assert len(list((out / "samples" / "normal").glob("*.png"))) == 4
     with pytest.raises(ModelError, match="medlens generate"):
         predict_files(gan_run, [gan_run])
     with pytest.raises(ModelError, match="no predictor"):
         Predictor.from_run(gan_run)
     with pytest.raises(ConfigError, match="not one of"):
         generate(gan_run, 1, "fracture", gan_run / "x")
+
+
+class _Flat:
+    """Raw pixels as features: enough to exercise the wiring, no network weights."""
+
+    name = "flat16"
+
+    def __call__(self, images: Any) -> Any:
+        return images.reshape(len(images), -1)
 
 
 @pytest.mark.slow

@@ -43,6 +43,15 @@ def evaluate(
 
     out = evaluate_run(run, data=data, split=split, n_bootstrap=bootstrap)
     written = json.loads((out / "metrics.json").read_text())
+    if "overall" in written:  # a generation run: its samples against the real split
+        overall = written["overall"]
+        console.print(
+            f"FID {overall['fid']:.2f}, KID {overall['kid']['mean']:.4f}, precision "
+            f"{overall['precision']:.3f}, recall {overall['recall']:.3f}, memorised "
+            f"{100 * overall['memorisation_rate']:.1f}% ({written['extractor']} features)"
+        )
+        console.print(f"report: [bold]{out / 'report.html'}[/]", soft_wrap=True)
+        return
     metrics = written["metrics"]
     if "ordinal" in written:  # graded runs: QWK, MAE and accuracy of the decided grade first
         ordinal = written["ordinal"]["metrics"]

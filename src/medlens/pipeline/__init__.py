@@ -41,17 +41,15 @@ def evaluate_run(
     The folder: ``eval/<split>/`` for the run's own data, ``eval/<data name>-<split>/``
     for other data, so that it never replaces the run's own evaluation; the name is the
     data folder's (a file's: its name without extension), sanitised. See
-    :func:`medlens.evaluation._io.evaluation_dir`.
+    :func:`medlens.evaluation._io.evaluation_dir`. A generation run is sampled and its
+    samples scored against the real split (:mod:`medlens.pipeline.generation`).
     """
     options = {"data": data, "split": split, "n_bootstrap": n_bootstrap, "examples": examples}
     family = read_card(run_dir).family
-    if family == "generation":
-        from medlens.errors import EvaluationError
+    if family == "generation":  # samples vs real images: FID/KID, precision/recall, ...
+        from medlens.pipeline.generation import evaluate_generation_run
 
-        raise EvaluationError(
-            f"{run_dir} is a generation run: its evaluation (FID/KID, precision/recall, "
-            "memorisation, TSTR) is not wired in yet; sample it with `medlens generate`"
-        )
+        return evaluate_generation_run(run_dir, data=data, split=split)
     if family == "segmentation":
         from medlens.pipeline.segmentation import evaluate_segmentation
 
