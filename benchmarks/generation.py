@@ -83,16 +83,26 @@ def train_generator(args: argparse.Namespace) -> None:
     print(f"{args.method} peak RSS: {peak_rss_mib():.0f} MiB")
 
 
+ARMS = {  # name: (run suffix, epochs factor, synthetic source)
+    "real": ("real", 1, None),
+    "real+synthetic": ("aug", 1, "full"),  # generator trained on all real training labels
+    "real-2x-epochs": ("real2x", 2, None),  # as many optimiser steps as real+synthetic (F=1)
+    "real+synthetic-subset-gen": ("augsub", 1, "subset"),  # generator saw only the subset
+}
+
+
 def augment(args: argparse.Namespace) -> None:
     rows = []
+    arms = args.arms.split(",")
     for fraction in [float(f) / 100 for f in args.fractions.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
-            for arm in ("real", "real+synthetic"):
+            for arm in arms:
                 rows.append(_point(args, fraction, seed, arm))
                 print(json.dumps(rows[-1]), flush=True)
-    (args.out / "augment.json").write_text(json.dumps(rows, indent=2))
+    name = "augment.json" if args.arms == "real,real+synthetic" else f"augment-{len(arms)}.json"
+    (args.out / name).write_text(json.dumps(rows, indent=2))
     for fraction in sorted({r["train_fraction"] for r in rows}):
-        for arm in ("real", "real+synthetic"):
+        for arm in arms:
             aucs = [
                 r["test_auc"] for r in rows if r["train_fraction"] == fraction and r["arm"] == arm
             ]
@@ -102,13 +112,17 @@ def augment(args: argparse.Namespace) -> None:
 
 
 def _point(args: argparse.Namespace, fraction: float, seed: int, arm: str) -> dict[str, Any]:
-    name = f"f{fraction:g}-s{seed}-{'aug' if arm != 'real' else 'real'}"
-    run = args.out / name
-    data: dict[str, Any] = {"source": NPZ, "train_fraction": fraction}
-    if arm != "real":
-        data |= {"augment_with": str(args.generator), "synthetic_fraction": args.synthetic_fraction}
-    config = parse_config({**CLASSIFIER, "data": data, "seed": seed, "output_dir": str(run)})
+    suffix, factor, source = ARMS[arm]
+    run = args.out / f"f{fraction:g}-s{seed}-{suffix}"
     cpu = time.process_time()
+    data: dict[str, Any] = {"source": NPZ, "train_fraction": fraction}
+    if source is not None:
+        generator = args.generator if source == "full" else _subset_generator(args, fraction, seed)
+        data |= {"augment_with": str(generator), "synthetic_fraction": args.synthetic_fraction}
+    epochs = CLASSIFIER["epochs"] * factor
+    config = parse_config(
+        {**CLASSIFIER, "epochs": epochs, "data": data, "seed": seed, "output_dir": str(run)}
+    )
     if not (run / "model.json").is_file():
         shutil.rmtree(run, ignore_errors=True)
         train_run(config)
@@ -122,6 +136,23 @@ def _point(args: argparse.Namespace, fraction: float, seed: int, arm: str) -> di
         "test_auc": metrics["roc_auc"]["value"], "synthetic_train": synthetic,
         "cpu_s": round(time.process_time() - cpu, 1),
     }  # fmt: skip
+
+
+def _subset_generator(args: argparse.Namespace, fraction: float, seed: int) -> Path:
+    """A DCGAN trained on the same labelled subset as the classifier (same seed, same rows),
+    for about ``args.subset_steps`` optimiser steps."""
+    run = args.out / f"gen-f{fraction:g}-s{seed}"
+    if (run / "model.json").is_file():
+        return run
+    shutil.rmtree(run, ignore_errors=True)
+    steps_per_epoch = max(1, int(4708 * fraction) // 64)
+    config = parse_config({
+        "data": {"source": NPZ, "train_fraction": fraction}, "task": "generation",
+        "generation": {"method": "dcgan"}, "model": {"image_size": 28}, "num_threads": 1,
+        "epochs": max(1, args.subset_steps // steps_per_epoch), "batch_size": 64,
+        "seed": seed, "output_dir": str(run), **GEN_SETTINGS["dcgan"],
+    })  # fmt: skip
+    return train_run(config)
 
 
 def write_samples(args: argparse.Namespace) -> None:
@@ -150,6 +181,8 @@ def main() -> None:
     aug.add_argument("--fractions", default="5,10,100")
     aug.add_argument("--seeds", default="0,1,2")
     aug.add_argument("--synthetic-fraction", type=float, default=1.0)
+    aug.add_argument("--arms", default="real,real+synthetic", help=", ".join(ARMS))
+    aug.add_argument("--subset-steps", type=int, default=300)
     aug.add_argument("--out", type=Path, default=Path("bench-out/generation-augment"))
     samples = sub.add_parser("samples")
     samples.add_argument("--generator", type=Path, required=True)
