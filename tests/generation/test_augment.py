@@ -78,3 +78,17 @@ def test_too_few_synthetic_images_are_refused(
             "synthetic_fraction": 1.0}  # fmt: skip
     with pytest.raises(ConfigError, match="needed"):
         train_run(_config(make_config, image_folder, tmp_path / "run", data))
+
+
+def test_train_flags_set_the_data_keys(tmp_path: Path) -> None:
+    from medlens.cli.train import _overrides, build_config
+
+    names = ("data", "model", "epochs", "image_size", "batch_size", "lr", "weights", "output")
+    flags = _overrides(
+        **dict.fromkeys(names), seed=None, pretrained=False, data=tmp_path,
+        augment_with=tmp_path / "gan", synthetic_fraction=0.25,
+    )  # fmt: skip
+    config = build_config(None, flags)
+    assert config.data.augment_with == tmp_path / "gan" and config.data.synthetic_fraction == 0.25
+    with pytest.raises(ConfigError, match="go together"):
+        build_config(None, {"data.source": str(tmp_path), "data.synthetic_fraction": 0.5})
