@@ -83,7 +83,7 @@ def test_too_few_synthetic_images_are_refused(
 def test_train_flags_set_the_data_keys(tmp_path: Path) -> None:
     from medlens.cli.train import _overrides, build_config
 
-    names = ("data", "model", "epochs", "image_size", "batch_size", "lr", "weights", "output")
+    names = ("model", "epochs", "image_size", "batch_size", "lr", "weights", "output")
     flags = _overrides(
         **dict.fromkeys(names), seed=None, pretrained=False, data=tmp_path,
         augment_with=tmp_path / "gan", synthetic_fraction=0.25,
