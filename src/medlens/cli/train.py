@@ -117,6 +117,10 @@ def _summary(run_dir: Path) -> None:
     training = card.training
     if training is None:
         return
+    if card.generation is not None:  # no validation figure: the last weights are kept
+        console.print(f"{card.generation.method}: {training.epochs_run} epochs, last weights kept")
+        console.print(f"sample: medlens generate {run_dir} -n 100 --class {card.classes[0]} -o OUT")
+        return
     best = "no validation" if training.best is None else f"{training.best:.4f}"
     line = f"best epoch {training.best_epoch + 1}/{training.epochs_run}: {training.monitor} {best}"
     if card.family == "classification":
