@@ -152,3 +152,17 @@ def test_a_classifier_is_refused_for_generation(
     with pytest.raises(ConfigError, match="generator"):
         train_run(config)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_cli_train_generation(tmp_path: Path, image_folder: Path, make_gen_config) -> None:
+    from typer.testing import CliRunner
+
+    from medlens.cli import app
+    from medlens.config import dump_config
+
+    config = make_gen_config(image_folder, tmp_path / "run", "wgan_gp", epochs=1)
+    (tmp_path / "gan.yaml").write_text(dump_config(config))
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "gan.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "last weights kept" in result.output and "medlens generate" in result.output
