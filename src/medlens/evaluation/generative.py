@@ -54,8 +54,8 @@ from medlens.evaluation.generative_tstr import tstr_auc
 
 __all__ = [
     "FEATURE_EXTRACTORS",
-    "MEMORISATION_RULE",
     "FeatureExtractor",
+    "MEMORISATION_RULE",
     "MsSsimSettings",
     "as_image_batch",
     "evaluate_generation",
