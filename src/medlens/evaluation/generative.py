@@ -108,10 +108,11 @@ def _quiet_monai() -> Iterator[None]:
     """MONAI's FID passes SciPy's deprecated ``disp`` argument, and SciPy warns (MONAI
     prints) on singular products, usual when samples are fewer than feature dimensions;
     keep them out of our warnings and stdout (the report notes ``n`` against ``D``)."""
+    from scipy.linalg import LinAlgWarning
+
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.filterwarnings(
-            "ignore", message="The `disp` argument", category=DeprecationWarning
-        )
+        warnings.filterwarnings("ignore", "The `disp` argument", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Matrix is singular", LinAlgWarning)
         yield
 
 
@@ -315,6 +316,15 @@ def generation_metrics(
         entry["memorisation_rate"] = float(flagged[f].mean()) if f.any() else None
         per_class[name] = entry
     settings = ms_ssim_settings(*fake_x.shape[-2:])
+    dim, fewest = (
+        feats["fake"].shape[1],
+        min(min(_counts(y, classes).values()) for y in (real_y, fake_y)),
+    )
+    if fewest < dim:
+        notes.append(
+            f"a class has {fewest} images for {dim}-d features: its covariance is "
+            "rank-deficient and its FID is biased upwards"
+        )
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "generation",
