@@ -332,3 +332,8 @@ def test_evaluate_generation_writes_metrics_and_report(tmp_path: Path) -> None:
     assert metrics["ms_ssim_settings"]["scales"] < 5  # 16 px
     page = (out / "report.html").read_text()
     assert "Provenance" in page and "Memorisation check" in page
+
+
+def test_public_names_exist_and_are_sorted() -> None:
+    assert gen.__all__ == sorted(gen.__all__)
+    assert [name for name in gen.__all__ if not hasattr(gen, name)] == []

@@ -54,8 +54,8 @@ from medlens.evaluation.generative_tstr import tstr_auc
 
 __all__ = [
     "FEATURE_EXTRACTORS",
-    "MEMORISATION_RULE",
     "FeatureExtractor",
+    "MEMORISATION_RULE",
     "MsSsimSettings",
     "as_image_batch",
     "evaluate_generation",
@@ -108,10 +108,11 @@ def _quiet_monai() -> Iterator[None]:
     """MONAI's FID passes SciPy's deprecated ``disp`` argument, and SciPy warns (MONAI
     prints) on singular products, usual when samples are fewer than feature dimensions;
     keep them out of our warnings and stdout (the report notes ``n`` against ``D``)."""
+    from scipy.linalg import LinAlgWarning
+
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.filterwarnings(
-            "ignore", message="The `disp` argument", category=DeprecationWarning
-        )
+        warnings.filterwarnings("ignore", "The `disp` argument", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Matrix is singular", LinAlgWarning)
         yield
 
 
@@ -306,15 +307,9 @@ def generation_metrics(
     flagged = np.asarray(memo["flagged"])
     overall = _group(feats["real"], feats["fake"], real_x, fake_x, real_y, fake_y, options)
     overall["memorisation_rate"] = memo["rate"]
-    per_class = {}
-    for c, name in enumerate(classes):
-        r, f = real_y == c, fake_y == c
-        entry = _group(
-            feats["real"][r], feats["fake"][f], real_x[r], fake_x[f], None, None, options
-        )
-        entry["memorisation_rate"] = float(flagged[f].mean()) if f.any() else None
-        per_class[name] = entry
+    per_class = _per_class(feats, real_x, fake_x, real_y, fake_y, flagged, classes, options)
     settings = ms_ssim_settings(*fake_x.shape[-2:])
+    notes += _size_notes(feats["fake"].shape[1], real_y, fake_y, classes)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "generation",
@@ -334,6 +329,39 @@ def generation_metrics(
         "options": options,
         "notes": notes,
     }
+
+
+def _per_class(
+    feats: dict[str, np.ndarray],
+    real_x: np.ndarray,
+    fake_x: np.ndarray,
+    real_y: np.ndarray,
+    fake_y: np.ndarray,
+    flagged: np.ndarray,
+    classes: Sequence[str],
+    options: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    out = {}
+    for c, name in enumerate(classes):
+        r, f = real_y == c, fake_y == c
+        entry = _group(
+            feats["real"][r], feats["fake"][f], real_x[r], fake_x[f], None, None, options
+        )
+        entry["memorisation_rate"] = float(flagged[f].mean()) if f.any() else None
+        out[name] = entry
+    return out
+
+
+def _size_notes(
+    dim: int, real_y: np.ndarray, fake_y: np.ndarray, classes: Sequence[str]
+) -> list[str]:
+    fewest = min(min(_counts(y, classes).values()) for y in (real_y, fake_y))
+    if fewest >= dim:
+        return []
+    return [
+        f"a class has {fewest} images for {dim}-d features: its covariance is rank-deficient "
+        "and its FID is biased upwards"
+    ]
 
 
 def _group(
