@@ -10,6 +10,9 @@ are the model's parts; a part without gradients in a step is not updated by it:
   generator step every ``n_critic`` critic steps;
 * ``ldm``: the KL autoencoder (L1 + ``kl_weight`` KL) for ``autoencoder_epochs`` epochs,
   then the class-conditional diffusion U-Net on its frozen latents (DDPM noise MSE).
+  MONAI's ``LatentDiffusionInferer`` passes no ``class_labels`` to the U-Net, so the step
+  (and :func:`medlens.generation.sample`) call MONAI's DDPM/DDIM schedulers directly. The
+  autoencoder has no adversarial or perceptual loss (no pretrained network offline).
 
 Images are cached once in [-1, 1]. Noise comes from torch's global generator, which the
 trainer seeds and checkpoints, so a resumed run continues bit-for-bit. There is no
