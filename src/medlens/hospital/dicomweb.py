@@ -97,6 +97,7 @@ def fetch_series(uri: str | DicomWebAddress, folder: str | Path) -> FetchedSerie
         client.retrieve_series,
         study_instance_uid=address.study_uid,
         series_instance_uid=series_uid,
+        media_types=(("application/dicom", "*"),),  # as stored: no transcoding on the server
     )
     if not datasets:
         raise PacsError(f"{address.base_url}: the series has no instances")
@@ -182,7 +183,13 @@ def _stored(answer: Any, address: DicomWebAddress, expected: int) -> list[str]:
             f"{address.base_url}: {len(failed)} of {expected} instance(s) not stored "
             f"(failure reasons {', '.join(reasons)})"
         )
-    return [str(item.ReferencedSOPInstanceUID) for item in answer.get("ReferencedSOPSequence", [])]
+    stored = [str(i.ReferencedSOPInstanceUID) for i in answer.get("ReferencedSOPSequence", [])]
+    if len(stored) != expected:  # Orthanc 1.10 answers 200 and drops instances it cannot index
+        raise PacsError(
+            f"{address.base_url}: the server acknowledged {len(stored)} of {expected} "
+            "instance(s); the others were not stored"
+        )
+    return stored
 
 
 def _value(item: dict[str, Any], tag: str) -> str:

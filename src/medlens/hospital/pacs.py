@@ -31,7 +31,7 @@ from typing import Any
 
 from medlens.errors import ServiceError
 
-__all__ = ["ORTHANC_BINARY", "LocalPacs", "find_dicomweb_plugin", "free_port"]
+__all__ = ["ORTHANC_BINARY", "LocalPacs", "find_dicomweb_plugin", "free_port", "with_new_uids"]
 
 ORTHANC_BINARY = "Orthanc"
 _PLUGIN_CANDIDATES = (
@@ -162,6 +162,30 @@ def is_ready(dicomweb_url: str, timeout: float = 2.0) -> bool:
             return r.status in (200, 204)
     except OSError:
         return False
+
+
+def with_new_uids(datasets: list[Any], key: str) -> list[Any]:
+    """Copies of one series' datasets with new Study/Series/SOP Instance UIDs derived from
+    ``key`` (the same key, the same UIDs): test studies to upload, N distinct copies of one.
+
+    An empty SOP Class UID is taken from the file meta (anonymised files often lack it).
+    """
+    import copy
+
+    from pydicom.uid import generate_uid
+
+    study = generate_uid(entropy_srcs=[key, "study"])
+    series = generate_uid(entropy_srcs=[key, "series"])
+    copies = []
+    for number, original in enumerate(datasets):
+        ds = copy.deepcopy(original)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid(entropy_srcs=[key, "instance", str(number)])
+        if not ds.get("SOPClassUID"):
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        copies.append(ds)
+    return copies
 
 
 # -- command line: start / stop a detached PACS, for make and .ci/run ----------------------
