@@ -58,7 +58,8 @@ def predict(
         from medlens.hospital import predict_studies
 
         path = predict_studies(run, inputs, output, stores=store, heatmap=heatmap, chunked=chunked)
-        stored = sum(int(row["stored"]) for row in csv.DictReader(path.open(newline="")))
+        with path.open(newline="") as handle:
+            stored = sum(int(row["stored"]) for row in csv.DictReader(handle))
         console.print(
             f"{len(inputs)} stud(ies) predicted; DICOM results beside [bold]{path}[/], "
             f"{stored} object(s) stored",
