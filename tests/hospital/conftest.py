@@ -77,6 +77,12 @@ def write_small_series(folder: Path, template: object, key: str, seed: int = 0) 
 
 
 @pytest.fixture(scope="session")
+def make_small_series():
+    """``make_small_series(folder, template_dataset, key)``: see :func:`write_small_series`."""
+    return write_small_series
+
+
+@pytest.fixture(scope="session")
 def small_series(ct_datasets: list, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_small_series(tmp_path_factory.mktemp("small") / "series", ct_datasets[0], "s")
 

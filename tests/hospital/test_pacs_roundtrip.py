@@ -87,13 +87,16 @@ def test_ct_round_trip_classification_sr_and_heatmap_sc(
 
 
 def test_segmentation_seg_round_trip(
-    pacs: dict[str, str], small_series: Path, seg_run_3d: Path, tmp_path: Path, unique_key: str
+    pacs: dict[str, str],
+    small_series: Path,
+    make_small_series,
+    seg_run_3d: Path,
+    tmp_path: Path,
+    unique_key: str,
 ) -> None:
     import highdicom as hd
 
-    from tests.hospital.conftest import write_small_series
-
-    folder = write_small_series(
+    folder = make_small_series(
         tmp_path / "series", pydicom.dcmread(next(small_series.iterdir())), unique_key
     )
     sources = [pydicom.dcmread(p) for p in sorted(folder.iterdir())]

@@ -77,7 +77,9 @@ def test_stow_is_one_body_with_content_length(server: str, ct_datasets: list) ->
     assert "transfer-encoding" not in request["headers"]
     assert int(request["headers"]["content-length"]) == request["size"]
     assert request["parts"] == len(ct_datasets)
-    assert request["headers"]["content-type"].startswith('multipart/related; type="application/dicom"')
+    assert request["headers"]["content-type"].startswith(
+        'multipart/related; type="application/dicom"'
+    )
 
 
 def test_chunked_is_what_dicomweb_client_does_when_asked(server: str, ct_datasets: list) -> None:

@@ -202,7 +202,9 @@ def _start(state: Path) -> None:
         "workdir": str(pacs.workdir),
     }
     (state / "pacs.json").write_text(json.dumps(info, indent=2))
-    sys.stdout.write(f"MEDLENS_TEST_PACS={pacs.dicomweb_url}\nMEDLENS_TEST_DIMSE={pacs.dimse_url}\n")
+    sys.stdout.write(
+        f"MEDLENS_TEST_PACS={pacs.dicomweb_url}\nMEDLENS_TEST_DIMSE={pacs.dimse_url}\n"
+    )
 
 
 def _stop(state: Path) -> None:

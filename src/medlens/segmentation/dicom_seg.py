@@ -81,7 +81,9 @@ def build_dicom_seg(
     if labels.ndim == 2:
         labels = labels[None]
     if labels.shape != (len(sources), int(sources[0].Rows), int(sources[0].Columns)):
-        raise InvalidImageError(f"{where}: label map shape {labels.shape} does not match the series")
+        raise InvalidImageError(
+            f"{where}: label map shape {labels.shape} does not match the series"
+        )
     algorithm = identity.algorithm()
     descriptions, masks = [], []
     for number, (name, value) in enumerate(
