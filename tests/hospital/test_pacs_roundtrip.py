@@ -118,3 +118,22 @@ def test_segmentation_seg_round_trip(
     assert referenced == {str(s.SOPInstanceUID) for s in sources}
     # the study now holds a SEG beside the CT: reading it without a series still finds the CT
     assert read_dicomweb(f"{_dicomweb(pacs)}?StudyInstanceUID={study}").array.shape == (8, 28, 20)
+
+
+def test_batch_reads_dicomweb_items_and_keeps_a_bad_one_as_its_error(
+    pacs: dict[str, str], small_series: Path, trained_run: Path, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    from medlens.batch import run_batch
+
+    sources = [pydicom.dcmread(p) for p in sorted(small_series.iterdir())]
+    store_dicomweb(sources, _dicomweb(pacs))
+    good = f"{_dicomweb(pacs)}?StudyInstanceUID={sources[0].StudyInstanceUID}"
+    missing = f"{_dicomweb(pacs)}?StudyInstanceUID=1.2.3.4.5.6.7.8.9"
+    (tmp_path / "studies.txt").write_text(f"{good}\n{missing}\n")
+    summary = run_batch(trained_run, tmp_path / "studies.txt", tmp_path / "out", shard_size=8)
+    assert (summary.rows, summary.errors) == (2, 1)
+    table = pq.read_table(next((tmp_path / "out").glob("shard-*.parquet")))
+    assert table.column("error_type").to_pylist() == [None, "PacsError"]
+    assert table.column("label").to_pylist()[0] in ("normal", "pneumonia")

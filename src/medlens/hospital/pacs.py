@@ -116,10 +116,10 @@ class LocalPacs:
         (self.workdir / "storage").mkdir(parents=True, exist_ok=True)
         config = self.workdir / "orthanc.json"
         config.write_text(json.dumps(self.config(), indent=2))
-        log = (self.workdir / "orthanc.log").open("wb")
-        self.process = subprocess.Popen(
-            [binary, str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with (self.workdir / "orthanc.log").open("wb") as log:  # the child keeps its copy
+            self.process = subprocess.Popen(
+                [binary, str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self._wait(timeout)
         return self
 
