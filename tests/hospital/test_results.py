@@ -1,8 +1,8 @@
 """AI results as DICOM: SR (TID 1500), SEG and Secondary Capture, each read back and checked.
 
 highdicom validates each object as it builds it; here they are written, read back with
-pydicom/highdicom and checked for the attributes a PACS needs (``dciodvfy`` is not
-installed on these machines, so no external IOD validator runs).
+pydicom/highdicom and checked for the attributes a PACS needs, and validated by ``dciodvfy``
+(dicom3tools) when it is installed (``.ci/run`` installs it).
 """
 
 from __future__ import annotations
@@ -144,3 +144,34 @@ def test_heatmap_is_a_secondary_capture_marked_as_ai(ct_datasets) -> None:
     assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == explained.SOPInstanceUID
     assert sc.PhotometricInterpretation == "RGB"
     assert np.array_equal(sc.pixel_array, overlay)
+
+
+def test_dciodvfy_finds_no_iod_error(ct_datasets, small_series, tmp_path) -> None:
+    """David Clunie's IOD validator (Debian ``dicom3tools``) on each object: no *Error* line."""
+    import shutil
+    import subprocess
+
+    from medlens.io import read_series
+    from medlens.segmentation.dicom_seg import build_dicom_seg
+
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy not installed (apt-get install dicom3tools); highdicom checks only")
+    prediction = Prediction({"a": 0.2, "b": 0.8}, "b", 0.5, "torch")
+    small = [pydicom.dcmread(p) for p in sorted(small_series.iterdir())]
+    labels = (read_series(small_series).array > 1300).astype(np.uint8)
+    objects = {
+        "sr": classification_sr(
+            prediction, ct_datasets, IDENTITY, task="binary", classes=["a", "b"]
+        ),
+        "sc": heatmap_sc(np.zeros((30, 40, 3), np.uint8), ct_datasets, IDENTITY, description="x"),
+        "seg": build_dicom_seg(
+            labels, small, class_names=["bg", "blob"], label_values=[0, 1], identity=IDENTITY
+        ),
+    }
+    for name, ds in objects.items():
+        ds.save_as(tmp_path / f"{name}.dcm", enforce_file_format=True)
+        done = subprocess.run(
+            ["dciodvfy", "-new", str(tmp_path / f"{name}.dcm")], capture_output=True, text=True
+        )
+        report = done.stdout + done.stderr
+        assert [line for line in report.splitlines() if line.startswith("Error")] == [], report

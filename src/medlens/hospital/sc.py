@@ -83,6 +83,7 @@ def heatmap_sc(
     copy_source_modules(sc, ref)
     identity.stamp(sc, f"AI heatmap: {identity.name}")
     sc.ImageType = ["DERIVED", "SECONDARY", "AI_HEATMAP"]
+    sc.Laterality = ref.get("Laterality", "")  # Type 2C: empty when the source says nothing
     sc.BurnedInAnnotation = "YES"
     sc.ConversionType = "WSD"
     sc.DerivationDescription = f"AI-generated {description}; not for primary diagnosis"[:1024]

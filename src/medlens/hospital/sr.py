@@ -92,8 +92,20 @@ def classification_sr(
         contributing_equipment=identity.contributing_equipment("AI classification"),
     )
     copy_source_modules(sr, sources[0], frame_of_reference=False)
+    sr.CodingSchemeIdentificationSequence = [_private_scheme()]
     identity.stamp(sr, f"AI result: {identity.name} classification")
     return sr
+
+
+def _private_scheme() -> Any:
+    """The Coding Scheme Identification item that declares ``99MEDLENS``."""
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.CodingSchemeDesignator = CODING_SCHEME
+    item.CodingSchemeName = "medlens model class names"
+    item.CodingSchemeResponsibleOrganization = "medlens"
+    return item
 
 
 def _thresholds(threshold: Any, task: str, n: int) -> list[float | None]:
