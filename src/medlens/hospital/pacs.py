@@ -212,11 +212,13 @@ def _stop(state: Path) -> None:
     if not info_path.is_file():
         return
     info = json.loads(info_path.read_text())
+    pid = int(info["pid"])
     try:
-        os.kill(int(info["pid"]), signal.SIGTERM)
-        for _ in range(100):
-            os.kill(int(info["pid"]), 0)
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(200):  # up to 20 s to finish writing, then killed
+            os.kill(pid, 0)
             time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     shutil.rmtree(info["workdir"], ignore_errors=True)
