@@ -137,3 +137,20 @@ def test_batch_reads_dicomweb_items_and_keeps_a_bad_one_as_its_error(
     table = pq.read_table(next((tmp_path / "out").glob("shard-*.parquet")))
     assert table.column("error_type").to_pylist() == [None, "PacsError"]
     assert table.column("label").to_pylist()[0] in ("normal", "pneumonia")
+
+
+def test_c_store_reaches_the_pacs(
+    pacs: dict[str, str], small_series: Path, make_small_series, tmp_path: Path, unique_key: str
+) -> None:
+    from medlens.hospital import store_dimse
+
+    if not pacs["dimse"]:
+        pytest.skip("MEDLENS_TEST_DIMSE is not set: no DICOM port of the PACS known")
+    template = pydicom.dcmread(next(small_series.iterdir()))
+    folder = make_small_series(tmp_path / "series", template, unique_key)
+    sources = [pydicom.dcmread(p) for p in sorted(folder.iterdir())]
+    stored = store_dimse(sources, pacs["dimse"])
+    assert stored == [str(s.SOPInstanceUID) for s in sources]
+    assert _series_of(pacs, str(sources[0].StudyInstanceUID)) == {
+        str(sources[0].SeriesInstanceUID): "CT"
+    }
