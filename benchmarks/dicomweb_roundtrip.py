@@ -7,7 +7,9 @@ Starts Orthanc on loopback (``medlens.hospital.pacs.LocalPacs``; or ``--pacs URL
 ``--studies`` copies of the real 20-slice CT series (JPEG 2000) with new UIDs, trains a tiny
 2D classifier on synthetic PNGs when ``--run`` is not given (it predicts the middle slice),
 then runs ``predict_studies`` over all studies with the SR stored back by STOW-RS. Prints one
-JSON line per measurement, and a per-stage breakdown of one more pass done stage by stage.
+JSON line per measurement; then ``medlens batch`` over the same studies as ``dicomweb://``
+items (DataLoader workers ``--batch-workers``, no store), and a per-stage breakdown of one
+more pass done stage by stage.
 """
 
 from __future__ import annotations
@@ -123,11 +125,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--studies", type=int, default=10)
     parser.add_argument("--run", type=Path)
+    parser.add_argument("--batch-workers", type=int, nargs="*", default=[0, 2])
     parser.add_argument("--pacs", help="a DICOMweb URL (http://...); default: start Orthanc")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
+    from medlens.batch import run_batch
     from medlens.hospital import predict_studies
     from medlens.hospital.pacs import LocalPacs
 
@@ -150,6 +154,23 @@ def main() -> None:
                 wall_s=round(wall, 2),
                 studies_per_s=round(len(sources) / wall, 3),
             )
+            manifest = Path(tmp) / "studies.txt"
+            manifest.write_text("\n".join(sources) + "\n")
+            for workers in args.batch_workers:
+                start = time.perf_counter()
+                summary = run_batch(
+                    run, manifest, Path(tmp) / f"batch-{workers}", shard_size=len(sources),
+                    batch_size=8, workers=workers,
+                )  # fmt: skip
+                wall = time.perf_counter() - start
+                emit(
+                    measure="medlens batch over dicomweb:// items (query+fetch+predict, no store)",
+                    workers=workers,
+                    studies=summary.rows,
+                    errors=summary.errors,
+                    wall_s=round(wall, 2),
+                    studies_per_s=round(summary.rows / wall, 3),
+                )
             parts = stages(run, url, studies[0])
             emit(measure="stages of one study (s)", **{k: round(v, 3) for k, v in parts.items()})
         finally:
