@@ -47,16 +47,16 @@ def is_dicomweb(item: str | Path) -> bool:
 
 
 @contextmanager
-def _series_folder(source: str | Path) -> Iterator[tuple[Path, str]]:
+def _series_folder(source: str | Path) -> Iterator[Path]:
     """A folder holding the series (fetched into a temporary one for DICOMweb)."""
     if not is_dicomweb(source):
-        yield Path(source), ""
+        yield Path(source)
         return
     from medlens.hospital.dicomweb import fetch_series
 
     with tempfile.TemporaryDirectory(prefix="medlens-dicomweb-") as folder:
         fetched = fetch_series(str(source), folder)
-        yield fetched.folder, fetched.series_uid
+        yield fetched.folder
 
 
 def predict_study(
@@ -71,7 +71,7 @@ def predict_study(
 
     from medlens.io import read_series
 
-    with _series_folder(source) as (folder, _):
+    with _series_folder(source) as folder:
         image = read_series(folder)
         files = [p for p in sorted(folder.rglob("*")) if p.is_file() and _is_dicom(p)]
         datasets = [pydicom.dcmread(p, stop_before_pixels=True) for p in files]
