@@ -175,6 +175,8 @@ class TrainConfig(_Strict):
     deterministic: bool = True
     channels_last: bool | None = None  # None: on for 2D models, off for 3D
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    #: validate and keep an exponential moving average of the weights (e.g. 0.999); None: off
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     num_workers: int = Field(0, ge=0)
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None: torch's default
     output_dir: Path = Path("runs/run")

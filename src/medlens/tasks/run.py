@@ -196,6 +196,7 @@ def _trainer(
         grad_clip=setup.grad_clip,
         channels_last=channels_last,
         autocast_dtype=resolve_precision(config.precision, device),
+        ema_decay=config.ema_decay,
         device=device,
         dist=dist,
     )
@@ -263,6 +264,7 @@ def _finish(
                 "best": best,
                 f"best_{task.monitor}": best,
                 "precision": _precision_name(trainer.autocast_dtype),
+                "ema_decay": config.ema_decay,
             },
         },
     )
