@@ -132,7 +132,7 @@ class ScheduleConfig(_Strict):
 class ThresholdConfig(_Strict):
     """How the binary decision threshold is chosen on the validation split."""
 
-    method: Literal["youden", "sensitivity", "fixed"] = "youden"
+    method: Literal["youden", "accuracy", "sensitivity", "fixed"] = "youden"
     target_sensitivity: float = Field(0.95, gt=0.0, le=1.0)
     value: float = Field(0.5, gt=0.0, lt=1.0)
 
