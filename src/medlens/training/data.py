@@ -7,6 +7,7 @@ On a CPU this is what keeps the loop close to a bare PyTorch loop over tensors.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -30,7 +31,10 @@ __all__ = [
     "load_images",
     "make_loader",
     "preprocess_split",
+    "split_dataset",
 ]
+
+_log = logging.getLogger(__name__)
 
 Transform = Callable[..., torch.Tensor]  # (image, *, generator) -> image
 
@@ -126,14 +130,52 @@ def check_cache_size(item_bytes: int, count: int, max_bytes: int) -> None:
         return
     what = "one image alone" if item_bytes > max_bytes else f"{count} images"
     raise DatasetError(
-        f"the preprocessed split would take {_size(total)} ({what}; {_size(item_bytes)} each "
-        f"as float16), over data.cache_bytes = {_size(max_bytes)}: lower "
-        "preprocessing.spatial_size or raise data.cache_bytes"
+        f"the preprocessed split would take {format_size(total)} ({what}; "
+        f"{format_size(item_bytes)} each as float16), over data.cache_bytes = "
+        f"{format_size(max_bytes)}: lower preprocessing.spatial_size or raise data.cache_bytes"
     )
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
     return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def split_dataset(
+    manifest: Manifest,
+    preprocess: Callable[[Image], torch.Tensor],
+    task: str,
+    *,
+    augment: Transform | None = None,
+    seed: int = 0,
+    max_bytes: int | None = None,
+) -> Dataset:
+    """A manifest split as a dataset, preprocessed once and kept within ``max_bytes``.
+
+    When the whole split fits (the first study's size times the split's length), it is read
+    at once into a :class:`CachedDataset`; otherwise studies are read on demand into an LRU
+    cache of ``max_bytes`` (:class:`~medlens.training.cache.LazyDataset`). Only a study
+    that alone exceeds ``max_bytes`` is refused.
+    """
+    from medlens.training.cache import LazyDataset, LRUCache, nbytes
+
+    if len(manifest) == 0:
+        raise DatasetError("a split to train or validate on has no images")
+    records = list(manifest)
+    if max_bytes is not None:
+        first = preprocess(load_images([records[0].path], threads=1)[0]).half()
+        if nbytes(first) * len(records) > max_bytes:
+            cache = LRUCache(max_bytes)
+            cache.put(0, first)  # refuses a study that alone exceeds the bound
+            _log.info(
+                "the split (%d studies of %s) exceeds data.cache_bytes = %s: studies are "
+                "kept in an LRU cache and re-read when evicted",
+                len(records), format_size(nbytes(first)), format_size(max_bytes),
+            )  # fmt: skip
+            targets = encode_targets(records, manifest.classes, task)
+            paths = [r.path for r in records]
+            return LazyDataset(paths, targets, preprocess, cache, augment, seed=seed)
+    inputs, targets = preprocess_split(manifest, preprocess, task)
+    return CachedDataset(inputs, targets, augment, seed=seed)
 
 
 def make_loader(
