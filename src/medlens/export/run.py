@@ -191,6 +191,7 @@ class ClassificationCheck:
                 threshold=self.card.threshold,
                 temperature=float(self.card.temperature or 1.0),
                 tolerance=self.tolerance,
+                grade_rule=self.card.ordinal,
             )
             for name, path in exported.items()
         }
