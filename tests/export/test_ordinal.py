@@ -1,4 +1,4 @@
-"""Ordinal models through export: the card's grade rule decides; prune and distill keep them ordinal."""
+"""Ordinal models in export: the card's grade rule decides; pruned and distilled stay ordinal."""
 
 from __future__ import annotations
 
