@@ -61,6 +61,12 @@ class ClassificationTask(Task):
                 f"model {self.model_name!r} is a {info.kind}; a {self.name} task needs a "
                 "classifier (see `medlens models`)"
             )
+        if self.padded_slices and self.model_name != "slice_seq":
+            raise ConfigError(
+                f"preprocessing.slices 'pad' keeps each study's slice count, which needs a "
+                f"model that masks padded slices (slice_seq); {self.model_name} does not: use "
+                "slices 'resample'"
+            )
         if self.spatial_dims not in info.spatial_dims:
             raise ConfigError(
                 f"the images are {self.spatial_dims}D but {self.model_name} is built for "
@@ -75,12 +81,17 @@ class ClassificationTask(Task):
         size = self.config.preprocessing.get("spatial_size")
         return int(configured or (len(size) if size else self.data_dims))
 
+    @property
+    def padded_slices(self) -> bool:
+        """Whether studies keep their own slice count (``preprocessing.slices: pad``)."""
+        return self.config.preprocessing.get("slices", "resample") == "pad"
+
     def setup(
         self, run_dir: Path, device: torch.device, dist: DistContext, *, resume: bool
     ) -> TaskSetup:
         from medlens.models import create_model
         from medlens.models.finetune import freeze_backbone
-        from medlens.training.data import make_loader
+        from medlens.training.data import make_loader, pad_collate
         from medlens.training.losses import build_loss
 
         config, manifest = self.config, self.manifest
@@ -103,6 +114,7 @@ class ClassificationTask(Task):
                 seed=config.seed,
                 dist=dist,
                 num_workers=config.num_workers,
+                collate_fn=pad_collate if self.padded_slices else None,
             )  # fmt: skip
             for dataset, is_train in ((train_set, True), (val_set, False))
         )

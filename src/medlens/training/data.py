@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -25,11 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CachedDataset",
+    "PaddedStudies",
     "check_cache_size",
     "encode_targets",
     "item_seed",
     "load_images",
     "make_loader",
+    "pad_collate",
     "preprocess_split",
     "split_dataset",
 ]
@@ -67,6 +70,34 @@ class CachedDataset(Dataset):
         if self.augment is not None:
             x = self.augment(x, generator=item_seed(self.seed, self.epoch, index))
         return x, self.targets[index]
+
+
+@dataclass(frozen=True)
+class PaddedStudies:
+    """A batch of studies with different slice counts (``preprocessing.slices: pad``):
+    ``volumes`` ``(B, C, max D, H, W)`` zero-padded at the end, ``mask`` ``(B, max D)``
+    True on real slices. The trainer passes the mask to the model as ``slice_mask``."""
+
+    volumes: torch.Tensor
+    mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.volumes)
+
+    def to(self, device: torch.device | str, **kwargs: Any) -> PaddedStudies:
+        blocking = {"non_blocking": kwargs.get("non_blocking", False)}
+        return PaddedStudies(self.volumes.to(device, **kwargs), self.mask.to(device, **blocking))
+
+
+def pad_collate(
+    batch: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[PaddedStudies, torch.Tensor]:
+    """``collate_fn`` for studies of different depths: pad, mask, stack the targets."""
+    from medlens.models.sequence import pad_studies
+
+    volumes, targets = zip(*batch, strict=True)
+    padded, mask = pad_studies(volumes)
+    return PaddedStudies(padded, mask), torch.stack(list(targets))
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
@@ -154,13 +185,20 @@ def split_dataset(
     When the whole split fits (the first study's size times the split's length), it is read
     at once into a :class:`CachedDataset`; otherwise studies are read on demand into an LRU
     cache of ``max_bytes`` (:class:`~medlens.training.cache.LazyDataset`). Only a study
-    that alone exceeds ``max_bytes`` is refused.
+    that alone exceeds ``max_bytes`` is refused. Studies that keep their own slice count
+    (``preprocessing.slices: pad``) cannot be stacked and always take the LRU path (batch
+    them with :func:`pad_collate`).
     """
     from medlens.training.cache import LazyDataset, LRUCache, nbytes
 
     if len(manifest) == 0:
         raise DatasetError("a split to train or validate on has no images")
     records = list(manifest)
+    if getattr(preprocess, "slices", "resample") == "pad":
+        targets = encode_targets(records, manifest.classes, task)
+        cache = LRUCache(max_bytes or 2**63)
+        paths = [r.path for r in records]
+        return LazyDataset(paths, targets, preprocess, cache, augment, seed=seed)
     if max_bytes is not None:
         first = preprocess(load_images([records[0].path], threads=1)[0]).half()
         if nbytes(first) * len(records) > max_bytes:
@@ -186,6 +224,7 @@ def make_loader(
     seed: int,
     dist: DistContext,
     num_workers: int = 0,
+    collate_fn: Callable[..., Any] | None = None,
 ) -> DataLoader:
     """A loader whose order depends only on (seed, epoch): shuffling via a sampler that
     ``Trainer.prepare_epoch`` advances, so resumed and distributed runs see the same data.
@@ -215,4 +254,5 @@ def make_loader(
         worker_init_fn=seed_worker if num_workers else None,
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=num_workers > 0,
+        collate_fn=collate_fn,
     )
