@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from medlens.errors import ConfigError
+from medlens.errors import ConfigError, ExportError
 from medlens.io import Image
 from medlens.models import create_model
 from medlens.models.sequence import AGGREGATORS
@@ -88,6 +88,8 @@ def test_a_padded_batch_gives_each_study_its_own_output(tmp_path: Path, aggregat
 @pytest.mark.slow
 def test_train_evaluate_and_predict_with_own_slice_counts(tmp_path: Path) -> None:
     from medlens.config import parse_config
+    from medlens.export import export_run
+    from medlens.export.prune import prune_run
     from medlens.inference import Predictor
     from medlens.io import read_image
     from medlens.pipeline import evaluate_run
@@ -115,5 +117,9 @@ def test_train_evaluate_and_predict_with_own_slice_counts(tmp_path: Path) -> Non
     assert together == alone
     metrics = evaluate_run(run, split="test")
     assert metrics is not None
+    with pytest.raises(ExportError, match="fixed slice count"):
+        export_run(run)
+    with pytest.raises(ExportError, match="fixed slice count"):
+        prune_run(run, tmp_path / "pruned")
     with pytest.raises(ConfigError, match="masks padded slices"):
         train_run(parse_config({**config, "model": {"name": "resnet18_3d", "image_size": 12}}))

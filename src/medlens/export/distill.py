@@ -130,6 +130,7 @@ def distill_run(
     gets ``compression.json`` with the teacher's and the student's size, speed, AUC and
     accuracy on ``report_split``, side by side.
     """
+    from medlens.export._data import refuse_padded_slices
     from medlens.export.compare import model_report, write_comparison
     from medlens.export.prune import derived_config
     from medlens.inference import Predictor
@@ -139,6 +140,7 @@ def distill_run(
     teacher_run, out_dir = Path(teacher_run), Path(out_dir)
     model_info(student)  # unknown names fail before any work
     teacher = Predictor.from_run(teacher_run, engine="torch")
+    refuse_padded_slices(teacher.card.preprocessing or {}, "distillation")
     if teacher.card.family == "segmentation":
         raise ModelError(
             f"{teacher_run}: distillation is for classifiers; a segmentation run cannot be "
