@@ -67,3 +67,18 @@ def test_a_split_over_the_bound_trains_from_an_lru_cache_with_the_same_items(
     assert stats.misses == 11 and stats.hits == 1 and stats.evictions == 10
     with pytest.raises(DatasetError, match="one preprocessed study alone"):
         split_dataset(manifest, pre, "binary", max_bytes=study - 1)
+
+
+@pytest.mark.slow
+def test_training_from_the_lru_cache_matches_training_from_memory(
+    tmp_path: Path, image_folder: Path, make_config
+) -> None:
+    from medlens.card import read_card
+    from medlens.tasks.run import train_run
+
+    runs = []
+    for name, bound in (("memory", 2**30), ("lru", 4 * 16 * 16 * 2)):  # 4 images of 16x16
+        config = make_config(image_folder, tmp_path / name, epochs=2, augmentation="light")
+        data = config.data.model_copy(update={"cache_bytes": bound})
+        runs.append(train_run(config.model_copy(update={"data": data})))
+    assert read_card(runs[0]).sha256 == read_card(runs[1]).sha256
