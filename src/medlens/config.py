@@ -70,7 +70,8 @@ class DataConfig(_Strict):
     val_split: str = "val"
     cache: bool = True
     classes: list[str] | None = None  # the class order (ordinal: lowest grade first)
-    #: The most memory (bytes) the preprocessed float16 tensors of one split may take.
+    #: The most memory (bytes) the preprocessed float16 tensors of one split may take; past
+    #: it, studies live in an LRU cache and are re-read on demand (one study over it: refused).
     cache_bytes: int = Field(8 * 2**30, ge=1)
     # keep this share of the training split's labels (patient-grouped, stratified, seeded)
     train_fraction: float = Field(1.0, gt=0.0, le=1.0)

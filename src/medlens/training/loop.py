@@ -159,11 +159,11 @@ class Trainer:
             self._emit("on_batch_end", loss)
         return all_reduce_mean(total / max(count, 1), self.dist)
 
-    def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> float:
+    def train_step(self, images: Any, targets: torch.Tensor) -> float:
         images = images.to(self.device, memory_format=self.memory_format, non_blocking=True)
         targets = self.task.prepare_target(targets).to(self.device, non_blocking=True)
         with self._autocast():
-            loss = self.loss_fn(self.ddp_model(images).float(), targets)
+            loss = self.loss_fn(forward(self.ddp_model, images).float(), targets)
         loss = loss + l1_penalty(self.model, self.l1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -184,7 +184,7 @@ class Trainer:
         for images, target in loader:
             images = images.to(self.device, memory_format=self.memory_format)
             with self._autocast():
-                logits.append(model(images).float().cpu())
+                logits.append(forward(model, images).float().cpu())
             targets.append(self.task.prepare_target(target))
         return torch.cat(logits), torch.cat(targets)
 
@@ -262,6 +262,16 @@ class Trainer:
             method = getattr(callback, hook, None)
             if method is not None:
                 method(self, *args)
+
+
+def forward(model: nn.Module, images: Any) -> torch.Tensor:
+    """``model(images)``; a :class:`~medlens.training.data.PaddedStudies` batch passes its
+    mask of real slices as ``slice_mask``."""
+    from medlens.training.data import PaddedStudies
+
+    if isinstance(images, PaddedStudies):
+        return model(images.volumes, slice_mask=images.mask)
+    return model(images)
 
 
 def _monitored(metrics: dict[str, float], monitor: str) -> float | None:
