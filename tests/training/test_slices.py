@@ -123,3 +123,5 @@ def test_train_evaluate_and_predict_with_own_slice_counts(tmp_path: Path) -> Non
         prune_run(run, tmp_path / "pruned")
     with pytest.raises(ConfigError, match="masks padded slices"):
         train_run(parse_config({**config, "model": {"name": "resnet18_3d", "image_size": 12}}))
+    with pytest.raises(ConfigError, match="probe"):
+        train_run(parse_config({**config, "adaptation": {"mode": "probe"}}))

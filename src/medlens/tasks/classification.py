@@ -67,6 +67,11 @@ class ClassificationTask(Task):
                 f"model that masks padded slices (slice_seq); {self.model_name} does not: use "
                 "slices 'resample'"
             )
+        if self.padded_slices and self.config.adaptation.mode == "probe":
+            raise ConfigError(
+                "preprocessing.slices 'pad' trains the whole slice_seq model; a probe on "
+                "cached embeddings needs slices 'resample'"
+            )
         if self.spatial_dims not in info.spatial_dims:
             raise ConfigError(
                 f"the images are {self.spatial_dims}D but {self.model_name} is built for "
