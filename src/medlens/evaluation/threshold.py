@@ -54,7 +54,8 @@ def select_threshold(
         method: ``"youden"`` maximises sensitivity + specificity - 1 (ties: the highest
             threshold); ``"accuracy"`` maximises the share of correct calls at the
             validation prevalence (ties: the highest threshold); ``"sensitivity"`` takes
-            the highest threshold whose sensitivity reaches ``target_sensitivity``; ``"fixed"`` uses ``fixed``.
+            the highest threshold whose sensitivity reaches ``target_sensitivity``;
+            ``"fixed"`` uses ``fixed``.
         target_sensitivity: required for ``method="sensitivity"``, in (0, 1].
         fixed: the threshold for ``method="fixed"``.
     """
