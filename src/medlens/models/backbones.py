@@ -57,28 +57,51 @@ class HFBackbone(Backbone):
 
     stem = "model.embeddings.patch_embeddings.projection"
 
-    def __init__(self, arch: dict[str, Any], in_chans: int) -> None:
+    def __init__(
+        self, arch: dict[str, Any], in_chans: int, weights_dir: Path | None = None
+    ) -> None:
         super().__init__()
         from transformers import CONFIG_MAPPING, AutoModel
 
         model_type = arch.get("model_type")
         if model_type not in CONFIG_MAPPING:
             raise ConfigError(f"transformers has no model type {model_type!r}")
-        config = CONFIG_MAPPING[model_type].from_dict({**arch, "num_channels": in_chans})
         self.arch = dict(arch)
-        self.model = AutoModel.from_config(config)
+        config = CONFIG_MAPPING[model_type].from_dict(dict(arch))
+        if weights_dir is None:
+            config.num_channels = in_chans
+            self.model = AutoModel.from_config(config)
+        else:  # transformers maps the checkpoint's (older) key names itself
+            self.model = AutoModel.from_pretrained(
+                weights_dir, config=config, local_files_only=True, use_safetensors=True
+            )
+            self._adapt_channels(in_chans)
         self.dim = int(config.hidden_size)
         self.patch = int(config.patch_size)
         self.prefix_tokens = 1 + int(getattr(config, "num_register_tokens", 0) or 0)
         self.blocks = tuple(f"model.encoder.layer.{i}" for i in range(config.num_hidden_layers))
 
+    def _adapt_channels(self, in_chans: int) -> None:
+        """Sum (or repeat) the pretrained RGB patch kernels for ``in_chans`` inputs."""
+        from medlens.models.weights import adapt_input_conv
+
+        old = _conv(self, self.stem)
+        if old.in_channels == in_chans:
+            return
+        _replace_input_conv(self, self.stem, in_chans)
+        with torch.no_grad():
+            _conv(self, self.stem).weight.copy_(adapt_input_conv(old.weight, in_chans))
+            if old.bias is not None:
+                _conv(self, self.stem).bias.copy_(old.bias)
+        self.model.config.num_channels = in_chans
+        patches = self.get_submodule(self.stem.rsplit(".", 1)[0])
+        if hasattr(patches, "num_channels"):
+            patches.num_channels = in_chans
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(pixel_values=x).last_hidden_state
 
     def convert(self, state: StateDict) -> StateDict:
-        prefix = f"{self.model.base_model_prefix}."
-        if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix) :]: v for k, v in state.items()}
         return {f"model.{k}": v for k, v in state.items()}
 
 
@@ -179,25 +202,33 @@ BACKBONES: dict[str, type[Backbone]] = {
 }
 
 
-def build_backbone(source: str, arch: dict[str, Any], in_chans: int) -> Backbone:
-    """A randomly initialised backbone of ``source`` from ``arch``, for ``in_chans``."""
+def build_backbone(
+    source: str, arch: dict[str, Any], in_chans: int, weights_dir: Path | None = None
+) -> Backbone:
+    """A backbone of ``source`` from ``arch`` for ``in_chans``: randomly initialised, or
+    (transformers only) with the weights of the verified ``weights_dir``."""
     if source not in BACKBONES:
         raise ConfigError(f"unknown backbone source {source!r} (known: {', '.join(BACKBONES)})")
+    if source == "hf":
+        return HFBackbone(arch, in_chans, weights_dir)
     return BACKBONES[source](arch, in_chans)
 
 
 def read_snapshot(
     source: str, folder: Path, files: tuple[Path, ...]
-) -> tuple[dict[str, Any], StateDict, dict[str, list[float]]]:
-    """``(arch, state, {"mean", "std"} or {})`` of a verified snapshot of ``source``."""
-    state: StateDict = {}
-    for file in files:
-        state.update(load_file(file))
+) -> tuple[dict[str, Any], StateDict | None, dict[str, list[float]]]:
+    """``(arch, state, {"mean", "std"} or {})`` of a verified snapshot of ``source``.
+
+    transformers snapshots give no state: ``from_pretrained`` reads (and renames) it.
+    """
     if source == "hf":
         arch = _json(folder / "config.json")
         pre = _json(folder / "preprocessor_config.json", required=False)
         norm = {"mean": pre["image_mean"], "std": pre["image_std"]} if "image_mean" in pre else {}
-        return arch, state, norm
+        return arch, None, norm
+    state: StateDict = {}
+    for file in files:
+        state.update(load_file(file))
     if source == "timm":
         config = _json(folder / "config.json")
         pretrained_cfg = config.get("pretrained_cfg", {})

@@ -186,17 +186,19 @@ def build_foundation(
     from medlens.models.weights import load_state
 
     _check_loadable(entry)
-    state, norm, origin = None, {}, "random"
+    state, norm, origin, folder = None, {}, "random", None
+    if pretrained in (True, "True", "true", "imagenet", "hub"):
+        pretrained = "hub"
     if pretrained:
         from medlens.models.hub import resolve_snapshot
 
         check_license(entry, accept_license)
         snapshot = resolve_snapshot(entry, pretrained)
         arch, state, norm = read_snapshot(entry.source, snapshot.folder, snapshot.files)
-        origin = snapshot.origin
+        origin, folder = snapshot.origin, snapshot.folder
     if arch is None:
         raise WeightsError(f"{entry.name}: no architecture to build without its weights")
-    backbone = build_backbone(entry.source, arch, in_chans)
+    backbone = build_backbone(entry.source, arch, in_chans, folder)
     cfg = ModelCfg(
         input_size=image_size,
         mean=tuple(norm.get("mean", entry.mean)),
