@@ -144,4 +144,15 @@ def _row(info: ModelInfo) -> dict[str, Any]:
         "input_size": info.cfg.input_size,
         "options": list(info.options),
         "description": info.description,
+        **_licence(info),
     }
+
+
+def _licence(info: ModelInfo) -> dict[str, Any]:
+    """Licence fields of a foundation backbone (none for other models)."""
+    if info.family != "foundation":
+        return {}
+    from medlens.models.foundation import foundation_entry
+
+    entry = foundation_entry(info.name)
+    return {"license": entry.license, "gated": entry.gated, "non_commercial": entry.non_commercial}
