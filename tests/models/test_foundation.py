@@ -18,7 +18,11 @@ from medlens.models.hub import FirstUseWarning
 from .conftest import TINY_ENTRIES, TINY_MEAN
 
 SOURCES = sorted(TINY_ENTRIES)
-WEIGHTS = {"timm": "model.safetensors", "hf": "model.safetensors", "open_clip": "open_clip_model.safetensors"}
+WEIGHTS = {
+    "timm": "model.safetensors",
+    "hf": "model.safetensors",
+    "open_clip": "open_clip_model.safetensors",
+}
 
 
 def _load(source, folder, **kwargs):
@@ -104,7 +108,9 @@ def test_pickles_are_refused(tiny_snapshots, foundation_env):
     folder = foundation_env / "pickled"
     folder.mkdir()
     shutil.copy(tiny_snapshots["timm"][0] / "config.json", folder)
-    torch.save(load_file(tiny_snapshots["timm"][0] / "model.safetensors"), folder / "pytorch_model.bin")
+    torch.save(
+        load_file(tiny_snapshots["timm"][0] / "model.safetensors"), folder / "pytorch_model.bin"
+    )
     with pytest.raises(WeightsError, match="pickle.*safetensors only"):
         create_model("dinov2_vits14", num_classes=2, pretrained=str(folder))
     with pytest.raises(WeightsError, match="pickle"):

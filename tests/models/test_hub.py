@@ -97,8 +97,8 @@ def test_online_download_pinned_revision_then_verified(tiny_snapshots, foundatio
 
 
 def test_gated_download_error_is_explained(foundation_env, monkeypatch):
-    import huggingface_hub
     import httpx
+    import huggingface_hub
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError
 
     def snapshot_download(repo_id, **kwargs):

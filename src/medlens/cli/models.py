@@ -23,7 +23,9 @@ def models(
         None, "--info", help="Show one foundation backbone's catalogue entry.", show_default=False
     ),
     download: str | None = typer.Option(
-        None, "--download", help="Fetch and verify a foundation backbone's hub weights.",
+        None,
+        "--download",
+        help="Fetch and verify a foundation backbone's hub weights.",
         show_default=False,
     ),  # fmt: skip
     accept_license: list[str] = typer.Option(

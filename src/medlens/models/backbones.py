@@ -152,12 +152,16 @@ class OpenClipBackbone(Backbone):
             cfg["embed_dim"], cfg["vision_cfg"], quick_gelu=cfg.get("quick_gelu", False)
         )
         self.dim = int(cfg["embed_dim"])
-        self.stem = "model.trunk.patch_embed.proj" if hasattr(self.model, "trunk") else "model.conv1"
+        self.stem = (
+            "model.trunk.patch_embed.proj" if hasattr(self.model, "trunk") else "model.conv1"
+        )
         self.image_size = int(cfg["vision_cfg"].get("image_size", 224))
         if in_chans != 3:
             _replace_input_conv(self, self.stem, in_chans)
         if hasattr(self.model, "trunk"):
-            self.blocks = tuple(f"model.trunk.blocks.{i}" for i in range(len(self.model.trunk.blocks)))
+            self.blocks = tuple(
+                f"model.trunk.blocks.{i}" for i in range(len(self.model.trunk.blocks))
+            )
         else:
             count = len(self.model.transformer.resblocks)
             self.blocks = tuple(f"model.transformer.resblocks.{i}" for i in range(count))
