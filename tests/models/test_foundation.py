@@ -161,6 +161,17 @@ def test_contract_and_rebuild_from_stored_arch(source, tiny_snapshots, foundatio
 
 
 @pytest.mark.parametrize("source", SOURCES)
+def test_grad_cam_on_each_source(source, tiny_snapshots, foundation_env):
+    from medlens.explain import explain
+
+    model = _load(source, tiny_snapshots[source][0], in_chans=1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    heat = explain(model, torch.rand(2, 1, 32, 32))
+    assert heat.shape == (2, 32, 32) and np.isfinite(heat).all()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize("source", SOURCES)
 def test_embed_works_on_each_source(source, tiny_snapshots, foundation_env, image_folder, tmp_path):
     from medlens.embeddings import embed, encoder_from_model, read_data
 

@@ -42,6 +42,11 @@ class Backbone(nn.Module):
     prefix_tokens: int = 1
     patch: int = 16
 
+    @property
+    def cam_layer(self) -> str:
+        """The Grad-CAM target: the first norm of the last block (tokens in, tokens out)."""
+        return f"{self.blocks[-1]}.norm1"
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -166,6 +171,10 @@ class OpenClipBackbone(Backbone):
             count = len(self.model.transformer.resblocks)
             self.blocks = tuple(f"model.transformer.resblocks.{i}" for i in range(count))
         self.patch = int(_conv(self, self.stem).kernel_size[0])
+
+    @property
+    def cam_layer(self) -> str:
+        return f"{self.blocks[-1]}.{'norm1' if hasattr(self.model, 'trunk') else 'ln_1'}"
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -145,8 +145,7 @@ class FoundationClassifier(Classifier):
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(backbone.dim, num_classes)
         self.stem_conv = f"backbone.{backbone.stem}"
-        blocks = tuple(f"backbone.{b}" for b in backbone.blocks)
-        self.cam_layer = blocks[-1] if blocks else "backbone"
+        self.cam_layer = f"backbone.{backbone.cam_layer}"
         # one stage: timm and open_clip keep tokens and position embeddings outside modules
         self.stages = (("backbone",),)
         #: create_model options that rebuild this architecture without the hub (the card)
