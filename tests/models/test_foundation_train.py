@@ -111,3 +111,32 @@ def test_cli_download_offline_and_embed_with_licence(
         result = runner.invoke(app, [*embed, *args])
     assert result.exit_code == 0, result.output
     assert "48 x 32 embeddings" in result.output
+
+
+@pytest.mark.slow
+def test_cli_train_and_curve_take_accept_license(
+    tiny_snapshots, foundation_env, image_folder, monkeypatch
+):
+    from medlens.cli import app
+
+    weights = str(tiny_snapshots["timm"][0])
+    train = ["train", "--data", str(image_folder), "--model", "uni", "--weights", weights,
+             "--image-size", "32", "--epochs", "1", "-o", str(foundation_env / "uni")]  # fmt: skip
+    result = runner.invoke(app, train)
+    assert result.exit_code == 1 and "--accept-license CC-BY-NC-ND-4.0" in result.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FirstUseWarning)
+        result = runner.invoke(app, [*train, "--accept-license", "CC-BY-NC-ND-4.0"])
+    assert result.exit_code == 0, result.output
+    seen = {}
+
+    def fake_curve(config, output, *, modes, **kwargs):
+        seen.update(modes)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "curve.json").write_text('{"points": []}')
+        return output
+
+    monkeypatch.setattr("medlens.pipeline.curve.label_efficiency", fake_curve)
+    curve = ["curve", "c.yaml", "-o", str(foundation_env / "c"), "--accept-license", "DINOv3"]
+    assert runner.invoke(app, curve).exit_code == 0
+    assert all(mode["model.accept_license"] == ["DINOv3"] for mode in seen.values())

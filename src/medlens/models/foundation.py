@@ -33,7 +33,8 @@ __all__ = [
     "foundation_entry",
 ]
 
-HUB_WEIGHTS = (True, "imagenet", "hub")
+#: ``pretrained`` values that mean "the catalogue's hub weights"
+HUB_WEIGHTS = (True, "True", "true", "imagenet", "hub")
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def build_foundation(
 
     _check_loadable(entry)
     state, norm, origin, folder = None, {}, "random", None
-    if pretrained in (True, "True", "true", "imagenet", "hub"):
+    if pretrained in HUB_WEIGHTS:
         pretrained = "hub"
     if pretrained:
         from medlens.models.hub import resolve_snapshot
