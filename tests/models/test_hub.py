@@ -96,6 +96,19 @@ def test_online_download_pinned_revision_then_verified(tiny_snapshots, foundatio
     assert len([c for c in calls if not c.get("local_files_only")]) == 1  # no second download
 
 
+def test_a_partial_cache_is_completed_online(tiny_snapshots, foundation_env, monkeypatch):
+    calls: list[dict] = []
+    _fake_hub(monkeypatch, foundation_env, tiny_snapshots["timm"][0], calls)
+    entry = foundation_entry("dinov2_vits14")
+    partial = foundation_env / "partial"
+    partial.mkdir()
+    shutil.copy(tiny_snapshots["timm"][0] / "config.json", partial)
+    lay_out_cache(foundation_env / "hub", entry.repo_id, partial, commit="f" * 40)
+    with pytest.warns(FirstUseWarning):
+        snapshot = fetch_weights("dinov2_vits14")
+    assert [c for c in calls if not c.get("local_files_only")] and snapshot.folder.name == COMMIT
+
+
 def test_gated_download_error_is_explained(foundation_env, monkeypatch):
     import httpx
     import huggingface_hub

@@ -136,8 +136,9 @@ def _from_hub(entry: FoundationEntry) -> tuple[Path, str]:
             allow_patterns=_ALLOW,
             local_files_only=True,
         )
-        return Path(path), f"hub:{entry.repo_id}@{_commit_of(Path(path))}"
-    except LocalEntryNotFoundError:
+        if any((Path(path) / name).is_file() for name in entry.files) or hub_offline():
+            return Path(path), f"hub:{entry.repo_id}@{_commit_of(Path(path))}"
+    except LocalEntryNotFoundError:  # not cached (or only partly: completed below)
         pass
     if hub_offline():
         raise WeightsError(
