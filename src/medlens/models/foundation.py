@@ -237,7 +237,8 @@ def _register(entry: FoundationEntry) -> None:
 
     builder.__name__ = builder.__qualname__ = entry.name
     licence = f"{entry.license}{', gated' if entry.gated else ''}"
-    builder.__doc__ = f"{entry.title} [{licence}]"
+    unusable = "" if entry.loadable else f" (not loadable: medlens models --info {entry.name})"
+    builder.__doc__ = f"{entry.title} [{licence}]{unusable}"
     register_model(replace(ModelCfg(), input_size=entry.input_size, imagenet="hub",
                            mean=entry.mean, std=entry.std))(builder)  # fmt: skip
 
