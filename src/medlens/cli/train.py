@@ -32,6 +32,9 @@ def train(
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue this run from its last checkpoint."
     ),
+    accept_license: list[str] = typer.Option(
+        [], "--accept-license", help="Accept this licence for gated/non-commercial weights."
+    ),
 ) -> None:
     """Train a classifier or segmenter; write a run directory (weights, model.json, metrics).
 
@@ -52,6 +55,8 @@ def train(
         data=data, model=model, epochs=epochs, image_size=image_size, batch_size=batch_size,
         lr=lr, pretrained=pretrained, weights=weights, output=output, seed=seed,
     )  # fmt: skip
+    if accept_license:
+        flags["model.accept_license"] = list(accept_license)
     if resume is not None:
         if config is not None or flags:
             raise ConfigError("--resume continues a run as it was: give no config or flags")
