@@ -80,3 +80,6 @@ app.command("curve")(_curve.curve)
 from medlens.cli import similar as _similar  # noqa: E402
 
 app.command("similar")(_similar.similar)
+from medlens.cli import generation_eval as _generation_eval  # noqa: E402
+
+app.command("evaluate-generation")(_generation_eval.evaluate_generation)
