@@ -122,17 +122,27 @@ class ItemDataset:
 
 
 class RayPredictor:
-    """Ray Data ``map_batches`` callable: one predictor per actor, rows as columns."""
+    """Ray Data ``map_batches`` callable: one predictor per actor, rows as columns.
 
-    def __init__(self, run_dir: str, mask_dir: str) -> None:
+    A batch may span shards (``shard_size`` items each): masks go to each row's shard
+    folder under ``out/masks/``.
+    """
+
+    def __init__(self, run_dir: str, out: str) -> None:
         from medlens.inference import Predictor
 
         self.predictor = Predictor.from_run(run_dir, engine="torch")
-        self.mask_dir = Path(mask_dir)
+        self.out = Path(out)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        pairs = zip((int(i) for i in batch["index"]), (str(p) for p in batch["item"]), strict=True)
-        rows = predict_batch(self.predictor, list(pairs), self.mask_dir)
+        pairs = list(zip((int(i) for i in batch["index"]), (str(p) for p in batch["item"]),
+                         strict=True))  # fmt: skip
+        shard_of = [int(s) for s in batch["shard"]]
+        rows: list[dict[str, Any]] = []
+        for shard in sorted(set(shard_of)):
+            mine = [pair for pair, s in zip(pairs, shard_of, strict=True) if s == shard]
+            rows += predict_batch(self.predictor, mine, self.out / "masks" / f"shard-{shard:05d}")
+        rows.sort(key=lambda row: row["index"])
         return {key: [row[key] for row in rows] for key in rows[0]}
 
 
