@@ -80,3 +80,6 @@ app.command("curve")(_curve.curve)
 from medlens.cli import similar as _similar  # noqa: E402
 
 app.command("similar")(_similar.similar)
+from medlens.cli import register as _register  # noqa: E402
+
+app.command("register")(_register.register)
