@@ -107,12 +107,14 @@ def _tracker(config: TrainConfig, run_dir: Path, dist: DistContext) -> Any:
     """The MLflow callback when ``tracking`` is set, in the main process only."""
     if config.tracking is None or not dist.is_main:
         return None
-    from importlib.util import find_spec
-
     from medlens.tracking import TrackingCallback
 
-    if find_spec("mlflow") is None:
-        raise ConfigError("tracking.backend mlflow needs MLflow: pip install 'medlens[track]'")
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "tracking.backend mlflow needs MLflow: pip install 'medlens[track]'"
+        ) from None
     return TrackingCallback(run_dir, config.tracking)
 
 
