@@ -118,7 +118,7 @@ class AuditStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if create:
             self._run(lambda: _Base.metadata.create_all(self.engine))
-            self._run(lambda: migrate(self.engine))
+        self._run(lambda: migrate(self.engine))  # a database of an older medlens
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
@@ -222,7 +222,10 @@ def migrate(engine: Engine) -> list[str]:
     from sqlalchemy import inspect, text
 
     table = _AuditRow.__table__
-    present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+    inspector = inspect(engine)
+    if not inspector.has_table(table.name):
+        return []
+    present = {c["name"] for c in inspector.get_columns(table.name)}
     missing = [c for c in table.columns if c.name not in present]
     with engine.begin() as conn:
         for column in missing:
