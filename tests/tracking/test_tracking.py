@@ -20,7 +20,6 @@ from medlens.errors import ConfigError, ModelError  # noqa: E402
 from medlens.tracking import (  # noqa: E402
     flatten,
     git_commit,
-    log_evaluation,
     parse_model_uri,
     register_run,
     resolve_model_uri,
@@ -43,7 +42,9 @@ def _git_repo(folder: Path) -> str:
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory: pytest.TempPathFactory, image_folder: Path, make_config) -> dict:
     """A tiny run trained with tracking (from inside a git repository) and evaluated."""
-    from medlens.pipeline import evaluate_run
+    from typer.testing import CliRunner
+
+    from medlens.cli import app
     from medlens.tasks.run import train_run
 
     root = tmp_path_factory.mktemp("tracked")
@@ -54,8 +55,8 @@ def tracked(tmp_path_factory: pytest.TempPathFactory, image_folder: Path, make_c
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root / "project")
         run = train_run(config)
-    out = evaluate_run(run, split="test", n_bootstrap=10, examples=0)
-    log_evaluation(run, out)
+    done = CliRunner().invoke(app, ["evaluate", str(run), "--bootstrap", "10", "--track"])
+    assert done.exit_code == 0, done.output  # evaluate --track: the run's MLflow run
     return {"run": run, "uri": uri, "commit": commit, "root": root}
 
 
@@ -163,3 +164,20 @@ def test_missing_mlflow_is_refused_before_anything_is_written(
     with pytest.raises(ConfigError, match="medlens\\[track\\]"):
         train_run(config)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cli_register_and_errors(tracked: dict) -> None:
+    from typer.testing import CliRunner
+
+    from medlens.cli import app
+
+    runner = CliRunner()
+    run_dir, uri = str(tracked["run"]), tracked["uri"]
+    done = runner.invoke(app, ["register", run_dir, "--name", "cli", "--alias", "staging"])
+    assert done.exit_code == 0, done.output
+    assert "models:/cli/1" in done.output and "staging" in done.output
+    done = runner.invoke(app, ["serve", "models:/cli@nope", "--track-uri", uri])
+    assert done.exit_code != 0 and "not in the model registry" in done.output
+    done = runner.invoke(app, ["train", "--data", run_dir, "--track-uri", uri])
+    assert done.exit_code != 0 and "--track-uri needs --track mlflow" in done.output

@@ -14,7 +14,15 @@ from typing import Any
 
 from medlens.errors import InvalidImageError, MedlensError
 
-__all__ = ["ItemDataset", "RayPredictor", "classify", "load_item", "segment_rows"]
+__all__ = [
+    "ItemDataset",
+    "RayPredictor",
+    "classify",
+    "collate_loaded",
+    "load_item",
+    "segment_rows",
+    "uncollate_loaded",
+]
 
 log = logging.getLogger("medlens.batch")
 
@@ -48,6 +56,33 @@ def load_item(index: int, item: str, preprocessing: Any, wants_2d: bool) -> Load
         return index, item, preprocessing(image), None, None
     except MedlensError as exc:
         return index, item, None, type(exc).__name__, str(exc)
+
+
+def collate_loaded(batch: Sequence[Loaded]) -> tuple[list[Loaded], Any]:
+    """In a loader worker: the good items' tensors stacked into one.
+
+    A worker hands each tensor to the main process through its own shared-memory block;
+    one block per batch instead of one per image is what keeps workers worth having for
+    small images. Tensors of different shapes stay separate.
+    """
+    import torch
+
+    good = [entry[2] for entry in batch if entry[3] is None]
+    try:
+        stacked = torch.stack(good) if good else None
+    except RuntimeError:  # different shapes: no stacking
+        return list(batch), None
+    return [(i, item, None, kind, error) for i, item, _, kind, error in batch], stacked
+
+
+def uncollate_loaded(collated: tuple[list[Loaded], Any]) -> list[Loaded]:
+    """The entries of :func:`collate_loaded` again, each with its tensor (a view)."""
+    entries, stacked = collated
+    if stacked is None:
+        return entries
+    tensors = iter(stacked)
+    return [(i, item, next(tensors) if kind is None else None, kind, error)
+            for i, item, _, kind, error in entries]  # fmt: skip
 
 
 def classify(predictor: Any, loaded: Sequence[Loaded]) -> list[dict[str, Any]]:
