@@ -16,6 +16,7 @@ Run directory::
     tb/                  TensorBoard scalars
     model.safetensors    the weights of the best validation epoch
     model.json           the model card (:class:`~medlens.card.ModelCard`)
+    tracking.json        with ``tracking:`` set: the MLflow run id (:mod:`medlens.tracking`)
 """
 
 from __future__ import annotations

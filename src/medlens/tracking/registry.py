@@ -143,10 +143,12 @@ def resolve_model_uri(
 def verify_model_dir(folder: Path) -> Any:
     """The folder's card, after its weights matched the card's SHA-256 and loaded safely."""
     from medlens.card import read_card
-    from medlens.inference.engines import load_engine
+    from medlens.models import create_model
+    from medlens.training.checkpoint import load_weights
 
     card = read_card(folder)
-    load_engine(folder, card, "torch")  # safetensors only, hash-checked (WeightsError)
+    model = create_model(**card.create_model)  # safetensors only, hash-checked (WeightsError)
+    load_weights(model, folder / "model.safetensors", sha256=card.sha256)
     return card
 
 
