@@ -91,7 +91,7 @@ def shard_loader(loader: DataLoader, ctx: DistContext) -> DataLoader:
     dataset = loader.dataset
     return DataLoader(
         Subset(dataset, shard_indices(len(dataset), ctx)),  # type: ignore[arg-type]
-        batch_size=loader.batch_size,
+        batch_size=loader.batch_size or 1,  # a loader built with a batch_sampler has none
         shuffle=False,
         collate_fn=loader.collate_fn,
     )
