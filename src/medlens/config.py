@@ -71,7 +71,8 @@ class DataConfig(_Strict):
     val_split: str = "val"
     cache: bool = True
     classes: list[str] | None = None  # the class order (ordinal: lowest grade first)
-    #: The most memory (bytes) the preprocessed float16 tensors of one split may take.
+    #: The most memory (bytes) the preprocessed float16 tensors of one split may take; past
+    #: it, studies live in an LRU cache and are re-read on demand (one study over it: refused).
     cache_bytes: int = Field(8 * 2**30, ge=1)
     # keep this share of the training split's labels (patient-grouped, stratified, seeded)
     train_fraction: float = Field(1.0, gt=0.0, le=1.0)
@@ -133,7 +134,7 @@ class ScheduleConfig(_Strict):
 class ThresholdConfig(_Strict):
     """How the binary decision threshold is chosen on the validation split."""
 
-    method: Literal["youden", "sensitivity", "fixed"] = "youden"
+    method: Literal["youden", "accuracy", "sensitivity", "fixed"] = "youden"
     target_sensitivity: float = Field(0.95, gt=0.0, le=1.0)
     value: float = Field(0.5, gt=0.0, lt=1.0)
 
@@ -188,6 +189,8 @@ class TrainConfig(_Strict):
     deterministic: bool = True
     channels_last: bool | None = None  # None: on for 2D models, off for 3D
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    #: validate and keep an exponential moving average of the weights (e.g. 0.999); None: off
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     num_workers: int = Field(0, ge=0)
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None: torch's default
     output_dir: Path = Path("runs/run")

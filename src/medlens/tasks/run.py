@@ -220,7 +220,8 @@ def _trainer(
         l1=config.optimizer.l1,
         grad_clip=setup.grad_clip,
         channels_last=channels_last,
-        autocast_dtype=resolve_precision(config.precision, device),
+        autocast_dtype=resolve_precision(config.precision, device, spatial_dims=_dims(task)),
+        ema_decay=config.ema_decay,
         device=device,
         dist=dist,
     )
@@ -239,12 +240,31 @@ def _channels_last(config: TrainConfig, task: Task) -> bool:
     return config.channels_last
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: bf16 only where the hardware computes it natively."""
+def resolve_precision(
+    precision: str, device: torch.device, *, spatial_dims: int = 2
+) -> torch.dtype | None:
+    """The autocast dtype: bf16 only where the hardware computes it natively, and for 3D
+    models only where this PyTorch's bf16 conv3d gradients are right
+    (:func:`medlens.training.precision.bf16_conv3d_sound`)."""
     native = _has_native_bf16(device)
     if precision == "bf16" and not native:
         raise ConfigError("precision bf16 asked, but this hardware has no native bf16")
-    return torch.bfloat16 if precision == "bf16" or (precision == "auto" and native) else None
+    if precision == "fp32" or not (precision == "bf16" or native):
+        return None
+    if spatial_dims == 3 and not _bf16_conv3d_sound(device):
+        if precision == "bf16":
+            raise ConfigError(
+                "precision bf16: this PyTorch computes wrong bf16 conv3d weight gradients on "
+                f"{device.type} (training would diverge to NaN); use precision auto or fp32"
+            )
+        return None
+    return torch.bfloat16
+
+
+def _bf16_conv3d_sound(device: torch.device) -> bool:
+    from medlens.training.precision import bf16_conv3d_sound
+
+    return bf16_conv3d_sound(device.type)
 
 
 def _has_native_bf16(device: torch.device) -> bool:
@@ -288,9 +308,29 @@ def _finish(
                 "best": best,
                 f"best_{task.monitor}": best,
                 "precision": _precision_name(trainer.autocast_dtype),
+                "ema_decay": config.ema_decay,
+                **_precision_note(config, task, trainer),
             },
         },
     )
+
+
+def _dims(task: Task) -> int:
+    return int(getattr(task, "spatial_dims", 2))
+
+
+def _precision_note(config: TrainConfig, task: Task, trainer: Trainer) -> dict[str, str]:
+    """A card note when ``precision: auto`` declined bf16 for a 3D model (see
+    :mod:`medlens.training.precision`)."""
+    from medlens.training.precision import BF16_CONV3D_NOTE
+
+    declined = (
+        config.precision == "auto"
+        and trainer.autocast_dtype is None
+        and _dims(task) == 3
+        and _has_native_bf16(trainer.device)
+    )
+    return {"precision_note": BF16_CONV3D_NOTE} if declined else {}
 
 
 def _precision_name(dtype: torch.dtype | None) -> str:
