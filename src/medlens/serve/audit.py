@@ -227,10 +227,15 @@ def migrate(engine: Engine) -> list[str]:
         return []
     present = {c["name"] for c in inspector.get_columns(table.name)}
     missing = [c for c in table.columns if c.name not in present]
-    with engine.begin() as conn:
-        for column in missing:
-            kind = column.type.compile(dialect=engine.dialect)
-            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+    for column in missing:
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+        except SQLAlchemyError:  # another worker added it first: fine; else a real error
+            columns = inspect(engine).get_columns(table.name)
+            if column.name not in {c["name"] for c in columns}:
+                raise
     if missing:
         log.info("audit database: added column(s) %s", ", ".join(c.name for c in missing))
     return [c.name for c in missing]
