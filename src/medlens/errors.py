@@ -18,7 +18,8 @@ Every error that medlens raises on purpose is a :class:`MedlensError`, so a call
     ├── EvaluationError            labels or predictions that cannot be evaluated
     ├── ExportError                an export that failed its verification
     ├── DeidentificationError      a DICOM file that could not be de-identified
-    └── ServiceError               a service that cannot start safely
+    ├── ServiceError               a service that cannot start safely
+    └── PacsError                  a PACS that refused a query, fetch or store
 
 Messages say what is wrong and with which file, never patient data.
 """
@@ -38,6 +39,7 @@ __all__ = [
     "ModelError",
     "NoPixelDataError",
     "NonFiniteImageError",
+    "PacsError",
     "ServiceError",
     "TruncatedImageError",
     "UnsupportedFormatError",
@@ -107,3 +109,7 @@ class DeidentificationError(MedlensError):
 
 class ServiceError(MedlensError):
     """The web service cannot start safely with these settings."""
+
+
+class PacsError(MedlensError):
+    """A PACS (DICOMweb or DIMSE) that refused or failed a query, retrieval or store."""

@@ -55,9 +55,12 @@ def test_manifest_formats_and_folders(tmp_path: Path) -> None:
 
     pq.write_table(pa.table({"path": [str(p) for p in paths]}), tmp_path / "m.parquet")
     assert read_manifest(tmp_path / "m.parquet") == [str(p) for p in paths]
-    (tmp_path / "uids.txt").write_text("dicomweb://pacs/studies/1.2.3\n")
-    with pytest.raises(ConfigError, match="dicomweb://"):
-        read_manifest(tmp_path / "uids.txt")
+    study = "dicomweb://pacs:8042/dicom-web?StudyInstanceUID=1.2.3"
+    (tmp_path / "uids.txt").write_text(f"{study}\n")
+    assert read_manifest(tmp_path / "uids.txt") == [study]  # read by medlens.hospital
+    (tmp_path / "other.txt").write_text("gopher://pacs/1.2.3\n")
+    with pytest.raises(ConfigError, match="gopher://"):
+        read_manifest(tmp_path / "other.txt")
     with pytest.raises(DatasetError):
         read_manifest(tmp_path / "none.csv")
 

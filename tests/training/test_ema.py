@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.training.test_loop import _train_interrupted
 from torch import nn
 
 from medlens.tasks.run import train_run
 from medlens.training.callbacks import read_metrics
 from medlens.training.ema import ModelEma
-from tests.training.test_loop import _train_interrupted
 
 
 def test_average_warms_up_then_follows_slowly() -> None:

@@ -53,8 +53,9 @@ def select_threshold(
         probs: probability of the positive class, ``(n,)`` (or ``(n, 2)``).
         method: ``"youden"`` maximises sensitivity + specificity - 1 (ties: the highest
             threshold); ``"accuracy"`` maximises the share of correct calls at the
-            validation prevalence (ties: the highest threshold); ``"sensitivity"`` takes the highest threshold whose sensitivity
-            reaches ``target_sensitivity``; ``"fixed"`` uses ``fixed``.
+            validation prevalence (ties: the highest threshold); ``"sensitivity"`` takes
+            the highest threshold whose sensitivity reaches ``target_sensitivity``;
+            ``"fixed"`` uses ``fixed``.
         target_sensitivity: required for ``method="sensitivity"``, in (0, 1].
         fixed: the threshold for ``method="fixed"``.
     """
@@ -79,7 +80,9 @@ def select_threshold(
             )
         best = int(np.argmax(tpr >= target_sensitivity - 1e-12))
         return _operating_point(y, p, float(thresholds[best]), method, target_sensitivity)
-    raise EvaluationError(f"unknown threshold method {method!r}: use youden, accuracy, sensitivity or fixed")
+    raise EvaluationError(
+        f"unknown threshold method {method!r}: use youden, accuracy, sensitivity or fixed"
+    )
 
 
 def select_thresholds(
