@@ -101,6 +101,8 @@ class ModelConfig(_Strict):
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
     options: dict[str, Any] = Field(default_factory=dict)  # model-specific create_model kwargs
     freeze: FreezeConfig = FreezeConfig()
+    # licences accepted for gated or non-commercial foundation weights (medlens models --info)
+    accept_license: list[str] = Field(default_factory=list)
 
 
 class LossConfig(_Strict):

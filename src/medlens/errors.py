@@ -14,7 +14,8 @@ Every error that medlens raises on purpose is a :class:`MedlensError`, so a call
     ├── ConfigError                a config or option that cannot work
     ├── DatasetError               a dataset that cannot be built or split
     ├── ModelError                 unknown model, bad weights or checkpoint
-    │   └── WeightsError               weights missing, unsafe or not matching
+    │   ├── WeightsError               weights missing, unsafe or not matching
+    │   └── LicenseError               gated or non-commercial weights not accepted
     ├── EvaluationError            labels or predictions that cannot be evaluated
     ├── ExportError                an export that failed its verification
     ├── DeidentificationError      a DICOM file that could not be de-identified
@@ -35,6 +36,7 @@ __all__ = [
     "ImageTooLargeError",
     "InconsistentSeriesError",
     "InvalidImageError",
+    "LicenseError",
     "MedlensError",
     "ModelError",
     "NoPixelDataError",
@@ -93,6 +95,10 @@ class ModelError(MedlensError):
 
 class WeightsError(ModelError):
     """Weights that are missing, not loadable safely, or do not fit the model."""
+
+
+class LicenseError(ModelError):
+    """Weights whose licence (gated, non-commercial) the user has not accepted."""
 
 
 class EvaluationError(MedlensError, ValueError):

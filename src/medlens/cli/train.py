@@ -38,6 +38,9 @@ def train(
     track_uri: str | None = typer.Option(
         None, "--track-uri", help="MLflow tracking URI (default: sqlite:///./mlruns.db)."
     ),
+    accept_license: list[str] = typer.Option(
+        [], "--accept-license", help="Accept this licence for gated/non-commercial weights."
+    ),
 ) -> None:
     """Train a classifier or segmenter; write a run directory (weights, model.json, metrics).
 
@@ -61,6 +64,8 @@ def train(
         lr=lr, pretrained=pretrained, weights=weights, output=output, seed=seed,
         track=track, track_uri=track_uri,
     )  # fmt: skip
+    if accept_license:
+        flags["model.accept_license"] = list(accept_license)
     if resume is not None:
         if config is not None or flags:
             raise ConfigError("--resume continues a run as it was: give no config or flags")

@@ -102,7 +102,11 @@ class ClassificationTask(Task):
         config, manifest = self.config, self.manifest
         create_kwargs = self._create_kwargs()
         pretrained = config.model.pretrained
-        model = create_model(**create_kwargs, pretrained=str(pretrained) if pretrained else False)
+        model = create_model(
+            **create_kwargs, pretrained=str(pretrained) if pretrained else False,
+            accept_license=config.model.accept_license,
+        )  # fmt: skip
+        create_kwargs.update(getattr(model, "create_options", {}))  # e.g. a backbone's arch
         if config.model.freeze.backbone:
             freeze_backbone(model)
         preprocessing = self._preprocessing(model)
