@@ -36,6 +36,7 @@ __all__ = [
     "ProbeConfig",
     "ScheduleConfig",
     "ThresholdConfig",
+    "TrackingConfig",
     "TrainConfig",
     "dump_config",
     "load_config",
@@ -155,6 +156,18 @@ class AdaptationConfig(_Strict):
     probe: ProbeConfig = ProbeConfig()
 
 
+class TrackingConfig(_Strict):
+    """Experiment tracking (``medlens train --track mlflow``); needs ``medlens[track]``.
+
+    ``uri``: an MLflow tracking URI; default ``MLFLOW_TRACKING_URI``, else
+    ``sqlite:///<cwd>/mlruns.db`` with artifacts in ``<cwd>/mlartifacts`` (no server).
+    """
+
+    backend: Literal["mlflow"] = "mlflow"
+    uri: str | None = None
+    experiment: str = Field("medlens", min_length=1)
+
+
 class TrainConfig(_Strict):
     """Everything one training run needs; stored as ``config.yaml`` in the run directory."""
 
@@ -183,6 +196,7 @@ class TrainConfig(_Strict):
     num_workers: int = Field(0, ge=0)
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None: torch's default
     output_dir: Path = Path("runs/run")
+    tracking: TrackingConfig | None = None  # None: not tracked
 
     @property
     def is_segmentation(self) -> bool:

@@ -164,3 +164,12 @@ def test_ray_engine_matches_local(trained_run: Path, manifest: Path, tmp_path: P
             np.array(local.column(name).to_pylist(), dtype=float),
             rtol=1e-6,
         )
+
+
+@pytest.mark.slow
+def test_loader_workers_give_the_same_rows(trained_run: Path, manifest: Path, tmp_path: Path):
+    """Workers hand over one stacked tensor per batch; bad items keep their place."""
+    run_batch(trained_run, manifest, tmp_path / "inline", shard_size=5, batch_size=3)
+    run_batch(trained_run, manifest, tmp_path / "workers", shard_size=5, batch_size=3, workers=1)
+    assert _table(tmp_path / "workers").equals(_table(tmp_path / "inline"))
+    assert _table(tmp_path / "workers").column("error_type").to_pylist().count(None) == 9

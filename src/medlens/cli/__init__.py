@@ -83,3 +83,6 @@ app.command("similar")(_similar.similar)
 from medlens.cli import generation_eval as _generation_eval  # noqa: E402
 
 app.command("evaluate-generation")(_generation_eval.evaluate_generation)
+from medlens.cli import register as _register  # noqa: E402
+
+app.command("register")(_register.register)

@@ -32,6 +32,12 @@ def train(
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue this run from its last checkpoint."
     ),
+    track: str | None = typer.Option(
+        None, "--track", help="Log the run to an experiment tracker: mlflow (medlens[track])."
+    ),
+    track_uri: str | None = typer.Option(
+        None, "--track-uri", help="MLflow tracking URI (default: sqlite:///./mlruns.db)."
+    ),
     accept_license: list[str] = typer.Option(
         [], "--accept-license", help="Accept this licence for gated/non-commercial weights."
     ),
@@ -48,12 +54,15 @@ def train(
         medlens train --data chest_xray/ --model efficientnet_lite0 --pretrained --image-size 128
 
         medlens train --resume runs/pneumonia
+
+        medlens train configs/pneumoniamnist.yaml --track mlflow   # ./mlruns.db
     """
     from medlens.tasks import train_run
 
     flags = _overrides(
         data=data, model=model, epochs=epochs, image_size=image_size, batch_size=batch_size,
         lr=lr, pretrained=pretrained, weights=weights, output=output, seed=seed,
+        track=track, track_uri=track_uri,
     )  # fmt: skip
     if accept_license:
         flags["model.accept_license"] = list(accept_license)
@@ -76,9 +85,12 @@ def _overrides(**values: Any) -> dict[str, Any]:
         "data": "data.source", "model": "model.name", "epochs": "epochs",
         "image_size": "model.image_size", "batch_size": "batch_size", "lr": "optimizer.lr",
         "output": "output_dir", "seed": "seed",
+        "track": "tracking.backend", "track_uri": "tracking.uri",
     }  # fmt: skip
     out = {keys[k]: str(v) if isinstance(v, Path) else v for k, v in values.items() if k in keys}
     out = {k: v for k, v in out.items() if v is not None}
+    if "tracking.uri" in out and "tracking.backend" not in out:
+        raise ConfigError("--track-uri needs --track mlflow")
     if values["pretrained"] and values["weights"] is not None:
         raise ConfigError("give --pretrained (ImageNet) or --weights PATH, not both")
     if values["pretrained"]:

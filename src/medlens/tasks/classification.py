@@ -215,7 +215,7 @@ class ClassificationTask(Task):
     def validate(self, trainer: Trainer) -> dict[str, float]:
         from medlens.training.loop import auc_score
 
-        logits, targets = trainer.predict_logits(trainer.val_loader)  # type: ignore[arg-type]
+        logits, targets = trainer.predict_logits(trainer.val_loader, sharded=True)  # type: ignore[arg-type]
         loss = float(trainer.loss_fn(logits, targets))
         probs = probabilities(logits, self.name).numpy()  # type: ignore[arg-type]
         if self.name == "ordinal":

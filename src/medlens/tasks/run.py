@@ -16,6 +16,7 @@ Run directory::
     tb/                  TensorBoard scalars
     model.safetensors    the weights of the best validation epoch
     model.json           the model card (:class:`~medlens.card.ModelCard`)
+    tracking.json        with ``tracking:`` set: the MLflow run id (:mod:`medlens.tracking`)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def train_run(
     seed_everything(config.seed + dist.rank, deterministic=config.deterministic)
     task = make_task(config, build_manifest(config))
     task.check()
+    tracker = _tracker(config, run_dir, dist)  # MLflow missing: refused before writing
     channels_last = _channels_last(config, task)
     if dist.is_main and resume is None:
         _start_run_dir(run_dir, config, task)
@@ -82,16 +84,39 @@ def train_run(
     setup = task.setup(run_dir, device, dist, resume=resume is not None)
     _say(console, dist, "; ".join(setup.notes))
     trainer = _trainer(
-        config, task, setup, run_dir, dist, device, console, callbacks, channels_last
-    )
+        config, task, setup, run_dir, dist, device, console,
+        [*callbacks, *([tracker] if tracker else [])], channels_last,
+    )  # fmt: skip
     if resume is not None:
         trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT))
-    trainer.fit()
-    trainer.restore_best()
-    if dist.is_main:
-        _finish(run_dir, config, task, setup, trainer)
+    try:
+        trainer.fit()
+        trainer.restore_best()
+        if dist.is_main:
+            _finish(run_dir, config, task, setup, trainer)
+    except BaseException:
+        if tracker is not None:
+            tracker.fail()
+        raise
+    if tracker is not None:
+        tracker.finish()
     shutdown_distributed(dist)
     return run_dir
+
+
+def _tracker(config: TrainConfig, run_dir: Path, dist: DistContext) -> Any:
+    """The MLflow callback when ``tracking`` is set, in the main process only."""
+    if config.tracking is None or not dist.is_main:
+        return None
+    from medlens.tracking import TrackingCallback
+
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "tracking.backend mlflow needs MLflow: pip install 'medlens[track]'"
+        ) from None
+    return TrackingCallback(run_dir, config.tracking)
 
 
 def make_task(config: TrainConfig, manifest: Any) -> Task:

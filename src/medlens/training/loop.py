@@ -5,9 +5,10 @@ and callbacks (progress bar, logs, checkpoints) are built by a task (see
 :mod:`medlens.tasks`) and handed over. The task also says how targets reach the loss and
 how to validate; best weights are kept by the task's monitored figure (``val_auc``,
 ``val_dice``), early stopping counts validations without improvement. Under torchrun each
-process trains on its shard (``DistributedSampler``), the loss is all-reduced and
-validation runs on the whole validation set in every process, so all ranks take the same
-decisions.
+process trains on its shard (``DistributedSampler``) and the loss is all-reduced; a
+classifier's validation is split over the processes (each item predicted once, never the
+``DistributedSampler`` padding) and gathered, so all ranks see the figures of one process
+and take the same decisions (segmentation validates the whole set in every process).
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from medlens.config import Task
-from medlens.training.distributed import DistContext, all_reduce_mean
+from medlens.training.distributed import (
+    DistContext,
+    all_reduce_mean,
+    gather_shards,
+    shard_loader,
+)
 from medlens.training.ema import ModelEma
 from medlens.training.optim import LRSchedule, l1_penalty
 from medlens.training.seed import get_rng_state, set_rng_state
@@ -177,8 +183,18 @@ class Trainer:
         return float(loss.detach())
 
     @torch.no_grad()
-    def predict_logits(self, loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and targets of :attr:`eval_model` over a loader (whole set, this process)."""
+    def predict_logits(
+        self, loader: Iterable, *, sharded: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and targets of :attr:`eval_model` over a loader: the whole set, in order.
+
+        ``sharded`` (call it in every process): under DDP each process predicts its share
+        and the shares are gathered; every item counts once, as in one process.
+        """
+        if sharded and self.dist.enabled and isinstance(loader, DataLoader):
+            logits, targets = self.predict_logits(shard_loader(loader, self.dist))
+            n = len(loader.dataset)  # type: ignore[arg-type]
+            return gather_shards(logits, n, self.dist), gather_shards(targets, n, self.dist)
         model = self.eval_model.eval()
         logits, targets = [], []
         for images, target in loader:
