@@ -18,3 +18,14 @@ test: install-dev
 
 lint:
 	$(PYTHON) -m ruff check src tests benchmarks
+
+# A local PACS (Debian's orthanc + orthanc-dicomweb) on 127.0.0.1, for trying DICOMweb and
+# for the end-to-end tests: `make pacs` prints MEDLENS_TEST_PACS=...; `make pacs-stop` ends it.
+PACS_STATE ?= /tmp/medlens-pacs
+.PHONY: pacs pacs-stop
+
+pacs:
+	PYTHONPATH=src $(PYTHON) -m medlens.hospital.pacs start --state $(PACS_STATE)
+
+pacs-stop:
+	PYTHONPATH=src $(PYTHON) -m medlens.hospital.pacs stop --state $(PACS_STATE)

@@ -1,6 +1,6 @@
 """Batch inference at scale: ``medlens batch`` vs a plain Predictor loop, RSS, kill -9 resume.
 
-    flock /tmp/medlens-laneC.lock env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+    flock /tmp/medlens-laneF.lock env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
         PYTHONPATH=src python benchmarks/batch_throughput.py --n 100000
 
 Writes ``--n`` synthetic 28x28 PNGs under ``--root`` (kept, not committed), trains the demo
@@ -146,14 +146,17 @@ def kill_and_resume(run: Path, manifest: Path, out: Path, options: str, after_ro
     return {"shards_done_at_kill": done_before, **result}
 
 
-def same_tables(a: Path, b: Path) -> bool:
-    import pyarrow as pa
+def rows_sha256(folder: Path) -> str:
+    """SHA-256 of every row of the shards in order (JSON, sorted keys): the output's identity."""
+    import hashlib
+
     import pyarrow.parquet as pq
 
-    def table(folder: Path):
-        return pa.concat_tables(pq.read_table(p) for p in sorted(folder.glob("shard-*.parquet")))
-
-    return table(a).equals(table(b))
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("shard-*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            digest.update((json.dumps(row, sort_keys=True) + "\n").encode())
+    return digest.hexdigest()
 
 
 def main() -> None:
@@ -176,16 +179,27 @@ def main() -> None:
     manifest = make_images(args.root, args.n)
     run = args.run or demo_run(args.root)
     local = json.dumps({"shard_size": 5000, "batch_size": 64, "workers": 1})
+    inline = json.dumps({"shard_size": 5000, "batch_size": 64, "workers": 0})
     out = args.root / "out"
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    child("loop", str(run), str(manifest), str(args.compare))
-    child("batch", str(run), str(manifest), str(out / "compare-local"), str(args.compare), local)
-    ray = json.dumps({"shard_size": 5000, "batch_size": 64, "engine": "ray", "cpus": 2})
-    child("batch", str(run), str(manifest), str(out / "compare-ray"), str(args.compare), ray)
+    child("loop", str(run), str(manifest), str(args.n))
     child("batch", str(run), str(manifest), str(out / "full"), "0", local)
+    child("batch", str(run), str(manifest), str(out / "inline"), str(args.compare), inline)
+    ray = json.dumps({"shard_size": 5000, "batch_size": 64, "engine": "ray", "cpus": 2})
+    child("batch", str(run), str(manifest), str(out / "ray"), str(args.compare), ray)
     resumed = kill_and_resume(run, manifest, out / "killed", local, args.n // 2)
-    identical = same_tables(out / "full", out / "killed")
-    print(json.dumps({"case": "resume", **resumed, "identical_to_uninterrupted": identical}))
+    full, killed = rows_sha256(out / "full"), rows_sha256(out / "killed")
+    print(
+        json.dumps(
+            {
+                "case": "resume",
+                **resumed,
+                "rows_sha256_uninterrupted": full,
+                "rows_sha256_resumed": killed,
+                "identical_to_uninterrupted": full == killed,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ __all__ = [
     "ProbeConfig",
     "ScheduleConfig",
     "ThresholdConfig",
+    "TrackingConfig",
     "TrainConfig",
     "dump_config",
     "load_config",
@@ -73,7 +74,8 @@ class DataConfig(_Strict):
     val_split: str = "val"
     cache: bool = True
     classes: list[str] | None = None  # the class order (ordinal: lowest grade first)
-    #: The most memory (bytes) the preprocessed float16 tensors of one split may take.
+    #: The most memory (bytes) the preprocessed float16 tensors of one split may take; past
+    #: it, studies live in an LRU cache and are re-read on demand (one study over it: refused).
     cache_bytes: int = Field(8 * 2**30, ge=1)
     # keep this share of the training split's labels (patient-grouped, stratified, seeded)
     train_fraction: float = Field(1.0, gt=0.0, le=1.0)
@@ -108,6 +110,8 @@ class ModelConfig(_Strict):
     drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
     options: dict[str, Any] = Field(default_factory=dict)  # model-specific create_model kwargs
     freeze: FreezeConfig = FreezeConfig()
+    # licences accepted for gated or non-commercial foundation weights (medlens models --info)
+    accept_license: list[str] = Field(default_factory=list)
 
 
 class LossConfig(_Strict):
@@ -141,7 +145,7 @@ class ScheduleConfig(_Strict):
 class ThresholdConfig(_Strict):
     """How the binary decision threshold is chosen on the validation split."""
 
-    method: Literal["youden", "sensitivity", "fixed"] = "youden"
+    method: Literal["youden", "accuracy", "sensitivity", "fixed"] = "youden"
     target_sensitivity: float = Field(0.95, gt=0.0, le=1.0)
     value: float = Field(0.5, gt=0.0, lt=1.0)
 
@@ -183,6 +187,18 @@ class GenerationConfig(_Strict):
     sampler_steps: int = Field(50, ge=1)  # ldm: DDIM steps (ddpm: all timesteps)
 
 
+class TrackingConfig(_Strict):
+    """Experiment tracking (``medlens train --track mlflow``); needs ``medlens[track]``.
+
+    ``uri``: an MLflow tracking URI; default ``MLFLOW_TRACKING_URI``, else
+    ``sqlite:///<cwd>/mlruns.db`` with artifacts in ``<cwd>/mlartifacts`` (no server).
+    """
+
+    backend: Literal["mlflow"] = "mlflow"
+    uri: str | None = None
+    experiment: str = Field("medlens", min_length=1)
+
+
 class TrainConfig(_Strict):
     """Everything one training run needs; stored as ``config.yaml`` in the run directory."""
 
@@ -207,9 +223,12 @@ class TrainConfig(_Strict):
     deterministic: bool = True
     channels_last: bool | None = None  # None: on for 2D models, off for 3D
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    #: validate and keep an exponential moving average of the weights (e.g. 0.999); None: off
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     num_workers: int = Field(0, ge=0)
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None: torch's default
     output_dir: Path = Path("runs/run")
+    tracking: TrackingConfig | None = None  # None: not tracked
 
     @property
     def is_segmentation(self) -> bool:

@@ -81,14 +81,23 @@ def encoder_from_model(
     in_chans: int = 3,
     image_size: int | None = None,
     preprocessing: dict[str, Any] | None = None,
+    accept_license: Sequence[str] = (),
 ) -> Encoder:
-    """A registry classifier with its own preprocessing (``preprocessing`` overrides it)."""
+    """A registry classifier with its own preprocessing (``preprocessing`` overrides it).
+
+    ``accept_license`` names licences accepted for gated or non-commercial weights.
+    """
     from medlens.models import create_model
     from medlens.transforms.preprocess import preprocessing_from_dict
 
     pretrained = str(pretrained) if isinstance(pretrained, Path) else pretrained
     model = create_model(
-        name, num_classes=2, in_chans=in_chans, pretrained=pretrained, image_size=image_size
+        name,
+        num_classes=2,
+        in_chans=in_chans,
+        pretrained=pretrained,
+        image_size=image_size,
+        accept_license=accept_license,
     )
     cfg = model.default_cfg
     defaults = {

@@ -14,11 +14,13 @@ Every error that medlens raises on purpose is a :class:`MedlensError`, so a call
     ├── ConfigError                a config or option that cannot work
     ├── DatasetError               a dataset that cannot be built or split
     ├── ModelError                 unknown model, bad weights or checkpoint
-    │   └── WeightsError               weights missing, unsafe or not matching
+    │   ├── WeightsError               weights missing, unsafe or not matching
+    │   └── LicenseError               gated or non-commercial weights not accepted
     ├── EvaluationError            labels or predictions that cannot be evaluated
     ├── ExportError                an export that failed its verification
     ├── DeidentificationError      a DICOM file that could not be de-identified
-    └── ServiceError               a service that cannot start safely
+    ├── ServiceError               a service that cannot start safely
+    └── PacsError                  a PACS that refused a query, fetch or store
 
 Messages say what is wrong and with which file, never patient data.
 """
@@ -34,10 +36,12 @@ __all__ = [
     "ImageTooLargeError",
     "InconsistentSeriesError",
     "InvalidImageError",
+    "LicenseError",
     "MedlensError",
     "ModelError",
     "NoPixelDataError",
     "NonFiniteImageError",
+    "PacsError",
     "ServiceError",
     "TruncatedImageError",
     "UnsupportedFormatError",
@@ -93,6 +97,10 @@ class WeightsError(ModelError):
     """Weights that are missing, not loadable safely, or do not fit the model."""
 
 
+class LicenseError(ModelError):
+    """Weights whose licence (gated, non-commercial) the user has not accepted."""
+
+
 class EvaluationError(MedlensError, ValueError):
     """Labels or predicted probabilities that cannot be evaluated (shape, range, classes)."""
 
@@ -107,3 +115,7 @@ class DeidentificationError(MedlensError):
 
 class ServiceError(MedlensError):
     """The web service cannot start safely with these settings."""
+
+
+class PacsError(MedlensError):
+    """A PACS (DICOMweb or DIMSE) that refused or failed a query, retrieval or store."""

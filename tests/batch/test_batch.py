@@ -55,9 +55,12 @@ def test_manifest_formats_and_folders(tmp_path: Path) -> None:
 
     pq.write_table(pa.table({"path": [str(p) for p in paths]}), tmp_path / "m.parquet")
     assert read_manifest(tmp_path / "m.parquet") == [str(p) for p in paths]
-    (tmp_path / "uids.txt").write_text("dicomweb://pacs/studies/1.2.3\n")
-    with pytest.raises(ConfigError, match="dicomweb://"):
-        read_manifest(tmp_path / "uids.txt")
+    study = "dicomweb://pacs:8042/dicom-web?StudyInstanceUID=1.2.3"
+    (tmp_path / "uids.txt").write_text(f"{study}\n")
+    assert read_manifest(tmp_path / "uids.txt") == [study]  # read by medlens.hospital
+    (tmp_path / "other.txt").write_text("gopher://pacs/1.2.3\n")
+    with pytest.raises(ConfigError, match="gopher://"):
+        read_manifest(tmp_path / "other.txt")
     with pytest.raises(DatasetError):
         read_manifest(tmp_path / "none.csv")
 
@@ -161,3 +164,12 @@ def test_ray_engine_matches_local(trained_run: Path, manifest: Path, tmp_path: P
             np.array(local.column(name).to_pylist(), dtype=float),
             rtol=1e-6,
         )
+
+
+@pytest.mark.slow
+def test_loader_workers_give_the_same_rows(trained_run: Path, manifest: Path, tmp_path: Path):
+    """Workers hand over one stacked tensor per batch; bad items keep their place."""
+    run_batch(trained_run, manifest, tmp_path / "inline", shard_size=5, batch_size=3)
+    run_batch(trained_run, manifest, tmp_path / "workers", shard_size=5, batch_size=3, workers=1)
+    assert _table(tmp_path / "workers").equals(_table(tmp_path / "inline"))
+    assert _table(tmp_path / "workers").column("error_type").to_pylist().count(None) == 9

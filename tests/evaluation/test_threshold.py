@@ -32,6 +32,15 @@ def test_youden_is_the_best_threshold(make_binary) -> None:
     )
 
 
+def test_accuracy_threshold_is_the_most_accurate(make_binary) -> None:
+    y, p = make_binary(400, seed=3, separation=0.6)
+    y[:300] = 0  # rare positives: the most accurate threshold is not Youden's
+    point = select_threshold(y, p, method="accuracy")
+    best = max(((p >= t) == y).mean() for t in np.unique(p))
+    assert ((p >= point.threshold) == y).mean() == pytest.approx(best)
+    assert point.method == "accuracy"
+
+
 @pytest.mark.parametrize("target", [0.8, 0.9, 0.95, 1.0])
 def test_target_sensitivity_is_reached_with_the_highest_threshold(target: float, make_binary):
     y, p = make_binary(300, seed=4, separation=0.7)

@@ -129,3 +129,32 @@ def test_parse_since() -> None:
     assert parse_since("2026-01-01T00:00:00", now) == datetime(2026, 1, 1, tzinfo=timezone.utc)
     with pytest.raises(ConfigError):
         parse_since("yesterday", now)
+
+
+def test_a_database_of_an_older_medlens_gains_the_model_name_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:  # the audit_log table as medlens 0.1 made it
+        conn.execute(
+            "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, time DATETIME, request_id "
+            "VARCHAR(36), item INTEGER, route VARCHAR(64), status_code INTEGER, reason "
+            "VARCHAR(32), model_version VARCHAR(64), input_sha256 VARCHAR(64), label "
+            "VARCHAR(128), probability FLOAT, engine VARCHAR(32), latency_ms FLOAT)"
+        )
+        conn.execute(
+            "INSERT INTO audit_log (time, request_id, route, status_code, model_version, "
+            "latency_ms) VALUES ('2026-01-02 03:04:05', 'old', '/v1/predict', 200, 'v0', 1.0)"
+        )
+    reader = AuditStore(f"sqlite:///{path}", create=False)  # medlens audit on the old file
+    (old,) = reader.read()
+    reader.close()
+    assert (old.request_id, old.model_version, old.model_name) == ("old", "v0", None)
+    store = AuditStore(f"sqlite:///{path}")
+    store.write([record(1, model_name="pneumonia", model_version="3")])
+    rows = store.read()
+    store.close()
+    assert [(r.model_name, r.model_version) for r in rows] == [(None, "v0"), ("pneumonia", "3")]
+    again = AuditStore(f"sqlite:///{path}")  # migrating twice changes nothing
+    assert len(again.read()) == 2
+    again.close()

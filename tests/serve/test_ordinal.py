@@ -32,3 +32,11 @@ def test_predict_answers_with_a_grade(client, grade_folder: Path, grade_names) -
         "/v1/predict/batch", files=[("files", ("b.png", path.read_bytes(), "image/png"))]
     ).json()
     assert batch["results"][0]["grade"] == body["grade"]
+
+
+@pytest.mark.slow
+def test_the_page_shows_the_grade_and_the_expected_grade(client) -> None:
+    page = client.get("/").text
+    assert 'id="grade-line"' in page and 'id="expected-grade"' in page
+    script = client.get("/static/app.js").text
+    assert "showGrade(result)" in script and "result.expected_grade" in script

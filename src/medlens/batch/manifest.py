@@ -3,9 +3,9 @@
 Each item is a string. A plain path is a file (read with :func:`medlens.io.read_image`) or a
 folder, expanded to the images under it (sorted) — except a folder made only of DICOM
 files, which stays one item (one series). Items with a URI scheme (``scheme://...``) are
-resolved by a reader registered in :data:`ITEM_READERS`; none is built in yet, so a
-``dicomweb://`` item is refused with a clear error until the DICOMweb reader
-(``medlens.interop``) registers itself there.
+resolved by a reader registered in :data:`ITEM_READERS`: ``dicomweb://`` and
+``dicomwebs://`` (a study or series on a DICOMweb server, :mod:`medlens.hospital.dicomweb`)
+are built in; other schemes are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -21,6 +21,15 @@ __all__ = ["ITEM_READERS", "read_manifest"]
 
 ITEM_READERS: dict[str, Callable[[str], object]] = {}
 """URI scheme -> a function that reads one item into a :class:`medlens.io.Image`."""
+
+
+def _read_dicomweb(item: str) -> object:
+    from medlens.hospital.dicomweb import read_dicomweb  # imported when such an item is read
+
+    return read_dicomweb(item)
+
+
+ITEM_READERS.update({"dicomweb": _read_dicomweb, "dicomwebs": _read_dicomweb})
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 _COLUMNS = ("path", "item", "file", "study_uid")

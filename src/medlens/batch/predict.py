@@ -14,7 +14,15 @@ from typing import Any
 
 from medlens.errors import InvalidImageError, MedlensError
 
-__all__ = ["ItemDataset", "RayPredictor", "classify", "load_item", "segment_rows"]
+__all__ = [
+    "ItemDataset",
+    "RayPredictor",
+    "classify",
+    "collate_loaded",
+    "load_item",
+    "segment_rows",
+    "uncollate_loaded",
+]
 
 log = logging.getLogger("medlens.batch")
 
@@ -48,6 +56,33 @@ def load_item(index: int, item: str, preprocessing: Any, wants_2d: bool) -> Load
         return index, item, preprocessing(image), None, None
     except MedlensError as exc:
         return index, item, None, type(exc).__name__, str(exc)
+
+
+def collate_loaded(batch: Sequence[Loaded]) -> tuple[list[Loaded], Any]:
+    """In a loader worker: the good items' tensors stacked into one.
+
+    A worker hands each tensor to the main process through its own shared-memory block;
+    one block per batch instead of one per image is what keeps workers worth having for
+    small images. Tensors of different shapes stay separate.
+    """
+    import torch
+
+    good = [entry[2] for entry in batch if entry[3] is None]
+    try:
+        stacked = torch.stack(good) if good else None
+    except RuntimeError:  # different shapes: no stacking
+        return list(batch), None
+    return [(i, item, None, kind, error) for i, item, _, kind, error in batch], stacked
+
+
+def uncollate_loaded(collated: tuple[list[Loaded], Any]) -> list[Loaded]:
+    """The entries of :func:`collate_loaded` again, each with its tensor (a view)."""
+    entries, stacked = collated
+    if stacked is None:
+        return entries
+    tensors = iter(stacked)
+    return [(i, item, next(tensors) if kind is None else None, kind, error)
+            for i, item, _, kind, error in entries]  # fmt: skip
 
 
 def classify(predictor: Any, loaded: Sequence[Loaded]) -> list[dict[str, Any]]:
@@ -122,17 +157,27 @@ class ItemDataset:
 
 
 class RayPredictor:
-    """Ray Data ``map_batches`` callable: one predictor per actor, rows as columns."""
+    """Ray Data ``map_batches`` callable: one predictor per actor, rows as columns.
 
-    def __init__(self, run_dir: str, mask_dir: str) -> None:
+    A batch may span shards (``shard_size`` items each): masks go to each row's shard
+    folder under ``out/masks/``.
+    """
+
+    def __init__(self, run_dir: str, out: str) -> None:
         from medlens.inference import Predictor
 
         self.predictor = Predictor.from_run(run_dir, engine="torch")
-        self.mask_dir = Path(mask_dir)
+        self.out = Path(out)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        pairs = zip((int(i) for i in batch["index"]), (str(p) for p in batch["item"]), strict=True)
-        rows = predict_batch(self.predictor, list(pairs), self.mask_dir)
+        pairs = list(zip((int(i) for i in batch["index"]), (str(p) for p in batch["item"]),
+                         strict=True))  # fmt: skip
+        shard_of = [int(s) for s in batch["shard"]]
+        rows: list[dict[str, Any]] = []
+        for shard in sorted(set(shard_of)):
+            mine = [pair for pair, s in zip(pairs, shard_of, strict=True) if s == shard]
+            rows += predict_batch(self.predictor, mine, self.out / "masks" / f"shard-{shard:05d}")
+        rows.sort(key=lambda row: row["index"])
         return {key: [row[key] for row in rows] for key in rows[0]}
 
 

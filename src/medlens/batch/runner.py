@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from medlens.batch.manifest import read_manifest
-from medlens.batch.predict import ItemDataset, classify, loader_options, predict_batch
+from medlens.batch.predict import (
+    ItemDataset,
+    classify,
+    collate_loaded,
+    loader_options,
+    predict_batch,
+    uncollate_loaded,
+)
 from medlens.batch.shards import Shard, plan_shards
 from medlens.errors import ConfigError
 
@@ -119,10 +126,10 @@ def _local_rows(
         ItemDataset(indexed, preprocessing, wants_2d),
         batch_size=batch_size,
         num_workers=workers,
-        collate_fn=list,
+        collate_fn=collate_loaded,
     )
-    for loaded in loader:
-        yield from classify(predictor, loaded)
+    for collated in loader:
+        yield from classify(predictor, uncollate_loaded(collated))
 
 
 def shard_table(rows: Any, predictor: Any) -> Any:

@@ -86,3 +86,6 @@ app.command("generate")(_generate.generate)
 from medlens.cli import generation_eval as _generation_eval  # noqa: E402
 
 app.command("evaluate-generation")(_generation_eval.evaluate_generation)
+from medlens.cli import register as _register  # noqa: E402
+
+app.command("register")(_register.register)

@@ -20,6 +20,9 @@ def curve(
         [], "--set", help="MODE.key=value, e.g. scratch.model.name=simple_cnn (repeatable)."
     ),
     n_bootstrap: int = typer.Option(500, min=0, help="Bootstrap resamples for the AUC CIs."),
+    accept_license: list[str] = typer.Option(
+        [], "--accept-license", help="Accept this licence for gated/non-commercial weights."
+    ),
 ) -> None:
     """Train every (mode, label fraction, seed) point, evaluate on the test split, plot AUC.
 
@@ -33,6 +36,9 @@ def curve(
     from medlens.pipeline.curve import label_efficiency, parse_mode_overrides, summarise
 
     chosen = parse_mode_overrides([m.strip() for m in modes.split(",") if m.strip()], override)
+    for mode in chosen.values():
+        if accept_license:
+            mode["model.accept_license"] = list(accept_license)
     out = label_efficiency(
         config,
         output,

@@ -20,6 +20,9 @@ def embed(
     image_size: int = typer.Option(None, help="Input side for a registry model (its own)."),
     dtype: str = typer.Option("float32", help="float32 or float16."),
     batch_size: int = typer.Option(64, min=1),
+    accept_license: list[str] = typer.Option(
+        [], "--accept-license", help="Accept this licence for gated/non-commercial weights."
+    ),
 ) -> None:
     """Write the embeddings of every image in DATA to OUTPUT (reused when nothing changed).
 
@@ -27,6 +30,8 @@ def embed(
 
         medlens embed efficientnet_lite0 data/pneumoniamnist.npz -o emb/lite0
         medlens embed runs/pneumonia runs/pneumonia/manifest.csv -o emb/run
+        medlens embed rad_dino data/kermany --image-size 224 -o emb/rad_dino
+        medlens embed dinov2_vits14 data/kermany --pretrained weights/dinov2_vits14/ -o emb/d2
     """
     from medlens.data.fingerprint import infer_channels
     from medlens.embeddings import embed as embed_data
@@ -38,7 +43,11 @@ def embed(
     else:
         weights = {"none": False, "imagenet": "imagenet"}.get(pretrained, pretrained)
         encoder = encoder_from_model(
-            model, pretrained=weights, in_chans=infer_channels(manifest), image_size=image_size
+            model,
+            pretrained=weights,
+            in_chans=infer_channels(manifest),
+            image_size=image_size,
+            accept_license=accept_license,
         )
     embeddings, stats = embed_data(
         encoder,

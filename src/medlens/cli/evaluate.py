@@ -23,6 +23,12 @@ def evaluate(
     ),
     split: str = typer.Option("test", "--split", help="Split to evaluate."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for CIs."),
+    track: bool = typer.Option(
+        False, "--track", help="Log metrics and report.html to the run's MLflow run."
+    ),
+    track_uri: str | None = typer.Option(
+        None, "--track-uri", help="MLflow tracking URI for a run trained without tracking."
+    ),
 ) -> None:
     """Write metrics.json, predictions.csv and report.html for a run, into eval/<split>/.
 
@@ -36,6 +42,8 @@ def evaluate(
 
         medlens evaluate runs/pneumonia --data other_hospital/ --split test
         # runs/pneumonia/eval/other_hospital-test/
+
+        medlens evaluate runs/pneumonia --track     # to the run's MLflow run (tracking.json)
     """
     import json
 
@@ -67,3 +75,8 @@ def evaluate(
             console.print(f"{name:>18}: {m['value']:.3f}{ci}")
     console.print(f"written to: {out}/ (metrics.json, predictions.csv)", soft_wrap=True)
     console.print(f"report: [bold]{out / 'report.html'}[/]", soft_wrap=True)
+    if track:
+        from medlens.tracking import log_evaluation
+
+        run_id = log_evaluation(run, out, uri=track_uri)
+        console.print(f"logged to MLflow run {run_id}")

@@ -14,8 +14,11 @@ from medlens.cli._common import console, handle_errors
 
 @handle_errors
 def serve(
-    run: Path = typer.Argument(
-        ..., help="Run directory (model.json + model.safetensors).", show_default=False
+    run: str = typer.Argument(
+        ...,
+        help="Run directory (model.json + model.safetensors), or a registered model: "
+        "models:/NAME/VERSION or models:/NAME@ALIAS.",
+        show_default=False,
     ),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind. Any non-loopback address needs a token."
@@ -53,6 +56,12 @@ def serve(
         help="Uploads one client address may be sending at once (beyond: 429).",
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    track_uri: str | None = typer.Option(
+        None, "--track-uri", help="MLflow registry for models:/ (default: sqlite:///./mlruns.db)."
+    ),
+    model_cache: Path | None = typer.Option(
+        None, "--model-cache", help="Where models:/ are downloaded (~/.cache/medlens/models)."
+    ),
 ) -> None:
     """Serve a trained model: web page at /, API at /v1, docs at /docs, metrics at /metrics.
 
@@ -64,6 +73,8 @@ def serve(
         medlens serve runs/pneumonia
 
         medlens serve runs/pneumonia --host 0.0.0.0 --token-file /run/secrets/medlens-token
+
+        medlens serve models:/pneumonia@champion     # registered with medlens register
     """
     import uvicorn
     from pydantic import ValidationError
@@ -73,9 +84,15 @@ def serve(
     from medlens.serve.metrics import MULTIPROC_ENV
     from medlens.serve.model import read_card, verify_weights
 
+    run_dir = Path(run)
+    if run.startswith("models:/"):
+        from medlens.tracking import resolve_model_uri
+
+        run_dir = resolve_model_uri(run, cache_dir=model_cache, tracking_uri=track_uri)
+        console.print(f"{run} resolved to {run_dir}", soft_wrap=True)
     try:
         settings = ServeSettings(
-            run_dir=run,
+            run_dir=run_dir,
             host=host,
             port=port,
             workers=workers,

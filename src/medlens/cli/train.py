@@ -38,6 +38,15 @@ def train(
     synthetic_fraction: float | None = typer.Option(
         None, "--synthetic-fraction", min=0.0, help="Synthetic images per real one, per class."
     ),
+    track: str | None = typer.Option(
+        None, "--track", help="Log the run to an experiment tracker: mlflow (medlens[track])."
+    ),
+    track_uri: str | None = typer.Option(
+        None, "--track-uri", help="MLflow tracking URI (default: sqlite:///./mlruns.db)."
+    ),
+    accept_license: list[str] = typer.Option(
+        [], "--accept-license", help="Accept this licence for gated/non-commercial weights."
+    ),
 ) -> None:
     """Train a classifier or segmenter; write a run directory (weights, model.json, metrics).
 
@@ -53,6 +62,8 @@ def train(
         medlens train --resume runs/pneumonia
 
         medlens train configs/pneumoniamnist.yaml --augment-with runs/gan --synthetic-fraction 0.5
+
+        medlens train configs/pneumoniamnist.yaml --track mlflow   # ./mlruns.db
     """
     from medlens.tasks import train_run
 
@@ -60,7 +71,10 @@ def train(
         data=data, model=model, epochs=epochs, image_size=image_size, batch_size=batch_size,
         lr=lr, pretrained=pretrained, weights=weights, output=output, seed=seed,
         augment_with=augment_with, synthetic_fraction=synthetic_fraction,
+        track=track, track_uri=track_uri,
     )  # fmt: skip
+    if accept_license:
+        flags["model.accept_license"] = list(accept_license)
     if resume is not None:
         if config is not None or flags:
             raise ConfigError("--resume continues a run as it was: give no config or flags")
@@ -81,9 +95,12 @@ def _overrides(**values: Any) -> dict[str, Any]:
         "image_size": "model.image_size", "batch_size": "batch_size", "lr": "optimizer.lr",
         "output": "output_dir", "seed": "seed", "augment_with": "data.augment_with",
         "synthetic_fraction": "data.synthetic_fraction",
+        "track": "tracking.backend", "track_uri": "tracking.uri",
     }  # fmt: skip
     out = {keys[k]: str(v) if isinstance(v, Path) else v for k, v in values.items() if k in keys}
     out = {k: v for k, v in out.items() if v is not None}
+    if "tracking.uri" in out and "tracking.backend" not in out:
+        raise ConfigError("--track-uri needs --track mlflow")
     if values["pretrained"] and values["weights"] is not None:
         raise ConfigError("give --pretrained (ImageNet) or --weights PATH, not both")
     if values["pretrained"]:

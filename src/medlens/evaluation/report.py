@@ -336,6 +336,8 @@ def _threshold_origin(point: Any) -> str:
     method = point["method"]
     if method == "youden":
         return ", chosen on validation by Youden's J (sensitivity + specificity - 1)"
+    if method == "accuracy":
+        return ", the most accurate on validation (at the validation prevalence)"
     if method == "sensitivity" and point.get("target_sensitivity") is not None:
         target = float(point["target_sensitivity"])
         return f", the highest that reached {100 * target:.0f}% sensitivity on validation"

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_curve
 from medlens.errors import EvaluationError
 from medlens.evaluation._checks import check_inputs
 
-ThresholdMethod = Literal["youden", "sensitivity", "fixed"]
+ThresholdMethod = Literal["youden", "accuracy", "sensitivity", "fixed"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,10 @@ def select_threshold(
         y_true: 0/1 labels, ``(n,)``.
         probs: probability of the positive class, ``(n,)`` (or ``(n, 2)``).
         method: ``"youden"`` maximises sensitivity + specificity - 1 (ties: the highest
-            threshold); ``"sensitivity"`` takes the highest threshold whose sensitivity
-            reaches ``target_sensitivity``; ``"fixed"`` uses ``fixed``.
+            threshold); ``"accuracy"`` maximises the share of correct calls at the
+            validation prevalence (ties: the highest threshold); ``"sensitivity"`` takes
+            the highest threshold whose sensitivity reaches ``target_sensitivity``;
+            ``"fixed"`` uses ``fixed``.
         target_sensitivity: required for ``method="sensitivity"``, in (0, 1].
         fixed: the threshold for ``method="fixed"``.
     """
@@ -67,6 +69,10 @@ def select_threshold(
     if method == "youden":
         best = int(np.argmax(tpr - fpr))
         return _operating_point(y, p, float(thresholds[best]), method)
+    if method == "accuracy":
+        positives = y.sum()
+        correct = tpr * positives + (1 - fpr) * (len(y) - positives)
+        return _operating_point(y, p, float(thresholds[int(np.argmax(correct))]), method)
     if method == "sensitivity":
         if target_sensitivity is None or not 0 < target_sensitivity <= 1:
             raise EvaluationError(
@@ -74,7 +80,9 @@ def select_threshold(
             )
         best = int(np.argmax(tpr >= target_sensitivity - 1e-12))
         return _operating_point(y, p, float(thresholds[best]), method, target_sensitivity)
-    raise EvaluationError(f"unknown threshold method {method!r}: use youden, sensitivity or fixed")
+    raise EvaluationError(
+        f"unknown threshold method {method!r}: use youden, accuracy, sensitivity or fixed"
+    )
 
 
 def select_thresholds(

@@ -30,3 +30,15 @@ def first_split(manifest: Any, splits: tuple[str, ...], source: Any) -> tuple[li
 def sample_records(records: list[Any], limit: int, seed: int) -> list[Any]:
     """At most ``limit`` of ``records``, drawn with ``seed``."""
     return random.Random(seed).sample(records, limit) if len(records) > limit else records
+
+
+def refuse_padded_slices(preprocessing: dict[str, Any], what: str) -> None:
+    """Refuse ``what`` (export, pruning, distillation) for a run whose studies keep their own
+    slice count (``preprocessing.slices: pad``): the ONNX graph and the held-out tensors these
+    steps use have one slice count, so padded studies would silently change the outputs."""
+    if preprocessing.get("slices") == "pad":
+        raise ExportError(
+            f"{what} is not available for runs with preprocessing.slices 'pad' yet (the "
+            "exported graph and the comparison images have a fixed slice count); serve and "
+            "predict the run with the PyTorch engine, or retrain with slices 'resample'"
+        )

@@ -82,7 +82,7 @@ def model_report(
     )
     logits = collect_logits(model, x.split(64))
     probs = class_probabilities(logits, card.output_task, float(card.temperature or 1.0))
-    predicted = decide(probs, card.output_task, card.threshold)
+    predicted = decide(probs, card.output_task, card.threshold, card.ordinal)
     truth = y.numpy() if card.task != "binary" else y.numpy().astype(bool)
     return ModelReport(
         **_model_fields(run_dir, model, card.architecture),

@@ -7,6 +7,9 @@ and preprocessing); only the loss changes, to
 
 where ``soft`` is the KL divergence of the softmax distributions (multiclass) or the
 binary cross-entropy against the teacher's sigmoid probabilities (binary, multilabel).
+An ordinal teacher's outputs are grade log-probabilities: the student (built with the same
+ordinal head and loss, since it trains on the teacher's config) matches its grade
+distribution by KL, as multiclass, and its card keeps the ``ordinal`` section.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from medlens.config import Task
 from medlens.errors import ConfigError, ModelError
 from medlens.training.callbacks import CallbackBase
 
-__all__ = ["DistillationLoss", "distill_run"]
+__all__ = ["DistillationLoss", "distill_run", "output_task"]
 
 
 class DistillationLoss(nn.Module):
@@ -89,7 +92,7 @@ class DistillCallback(CallbackBase):
         self.teacher.to(trainer.device)
         self._original = trainer.loss_fn
         loss = DistillationLoss(
-            trainer.loss_fn, self.teacher, trainer.task, self.temperature, self.alpha
+            trainer.loss_fn, self.teacher, output_task(trainer.task), self.temperature, self.alpha
         )
         trainer.loss_fn = loss
         self._hook = trainer.model.register_forward_pre_hook(loss.capture)
@@ -98,6 +101,13 @@ class DistillCallback(CallbackBase):
         if self._hook is not None:
             self._hook.remove()
         trainer.loss_fn = self._original
+
+
+def output_task(task: Any) -> Task:
+    """How a task's outputs are read: a :class:`~medlens.tasks.Task`'s name (ordinal: per-grade
+    log-probabilities, read as multiclass) or the task name itself."""
+    name = getattr(task, "name", task)
+    return "multiclass" if name == "ordinal" else name
 
 
 def distill_run(
@@ -120,6 +130,7 @@ def distill_run(
     gets ``compression.json`` with the teacher's and the student's size, speed, AUC and
     accuracy on ``report_split``, side by side.
     """
+    from medlens.export._data import refuse_padded_slices
     from medlens.export.compare import model_report, write_comparison
     from medlens.export.prune import derived_config
     from medlens.inference import Predictor
@@ -129,6 +140,7 @@ def distill_run(
     teacher_run, out_dir = Path(teacher_run), Path(out_dir)
     model_info(student)  # unknown names fail before any work
     teacher = Predictor.from_run(teacher_run, engine="torch")
+    refuse_padded_slices(teacher.card.preprocessing or {}, "distillation")
     if teacher.card.family == "segmentation":
         raise ModelError(
             f"{teacher_run}: distillation is for classifiers; a segmentation run cannot be "

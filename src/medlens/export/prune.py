@@ -134,6 +134,7 @@ def prune_run(
             ``lr_factor`` times its learning rate.
     """
     from medlens.card import read_card
+    from medlens.export._data import refuse_padded_slices
     from medlens.export.compare import model_report, write_comparison
     from medlens.tasks.run import train_run
 
@@ -143,6 +144,7 @@ def prune_run(
     if not 0.0 <= amount < 1.0:
         raise ConfigError(f"sparsity must be in [0, 1), got {amount}")
     card = read_card(run_dir)
+    refuse_padded_slices(card.preprocessing or {}, "pruning")
     config = derived_config(run_dir, out_dir, card, epochs=finetune_epochs, lr_factor=lr_factor)
     callback = PruneCallback(run_dir / "model.safetensors", card.sha256, amount, structured)
     train_run(config, callbacks=[callback], console=console)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 
 from medlens.errors import ExportError
-from medlens.export._data import first_split, read_manifest, sample_records
+from medlens.export._data import first_split, read_manifest, refuse_padded_slices, sample_records
 from medlens.export._files import file_record, staging_dir, write_json_atomic
 from medlens.export.onnx_export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, export_onnx
 from medlens.export.quantize import quantize_dynamic_int8, quantize_static_int8
@@ -104,6 +104,7 @@ def export_run(
         raise ExportError(f"unknown quantization {quantize!r}: choose {sorted(FILES)}")
     predictor = Predictor.from_run(run_dir, engine="torch")
     card = predictor.card
+    refuse_padded_slices(card.preprocessing or {}, "ONNX export")
     source = data if data is not None else run_dir / "manifest.csv"
     kind = SegmentationCheck if card.family == "segmentation" else ClassificationCheck
     check = kind(
@@ -191,6 +192,7 @@ class ClassificationCheck:
                 threshold=self.card.threshold,
                 temperature=float(self.card.temperature or 1.0),
                 tolerance=self.tolerance,
+                grade_rule=self.card.ordinal,
             )
             for name, path in exported.items()
         }

@@ -2,6 +2,8 @@
 
 fp32 exports must reproduce the logits (max absolute difference); int8 exports must keep
 the decisions (label agreement) and the ranking (AUC change on labelled, held-out images).
+An ordinal model's decisions are its grades, decided by the card's grade rule (argmax,
+median or cut-points on the expected grade), not the argmax of its outputs.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -21,6 +23,13 @@ __all__ = ["Tolerance", "Verification", "collect_logits", "verify"]
 
 Threshold = float | list[float] | None
 LogitFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class GradeRule(Protocol):
+    """How an ordinal model's grade is decided (the card's ``ordinal`` section)."""
+
+    decision: str
+    cut_points: list[float] | None
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,14 @@ def verify(
     threshold: Threshold = 0.5,
     temperature: float = 1.0,
     tolerance: Tolerance = Tolerance(),
+    grade_rule: GradeRule | None = None,
 ) -> Verification:
     """Run both models on the same batches and judge the exported one.
 
     fp32 is judged on the logits' max absolute difference, int8 on label agreement and,
     when ``labels`` are given, on the AUC change. Both are always reported. ``reference``
-    is the PyTorch model or its logits on ``batches``, computed once beforehand.
+    is the PyTorch model or its logits on ``batches``, computed once beforehand. With a
+    ``grade_rule`` (ordinal models) the label agreement is that of the decided grades.
     """
     batches = list(batches)
     ref = reference if isinstance(reference, np.ndarray) else collect_logits(reference, batches)
@@ -86,7 +97,8 @@ def verify(
         raise ExportError(f"exported model gives logits {out.shape}, PyTorch {ref.shape}")
     ref_p = class_probabilities(ref, task, temperature)
     out_p = class_probabilities(out, task, temperature)
-    agreement = float(np.mean(decide(ref_p, task, threshold) == decide(out_p, task, threshold)))
+    ref_labels = decide(ref_p, task, threshold, grade_rule)
+    agreement = float(np.mean(ref_labels == decide(out_p, task, threshold, grade_rule)))
     auc_ref = auc_or_none(labels, ref_p, task)
     auc_out = auc_or_none(labels, out_p, task)
     change = None if auc_ref is None or auc_out is None else auc_out - auc_ref
@@ -133,8 +145,18 @@ def collect_logits(model: LogitFn, batches: Iterable[torch.Tensor]) -> np.ndarra
     return np.concatenate(outputs)
 
 
-def decide(probs: np.ndarray, task: Task, threshold: Threshold) -> np.ndarray:
-    """Predicted labels: argmax (multiclass) or probability >= threshold (default 0.5)."""
+def decide(
+    probs: np.ndarray, task: Task, threshold: Threshold, grade_rule: GradeRule | None = None
+) -> np.ndarray:
+    """Predicted labels: the grade by ``grade_rule`` (ordinal), argmax (multiclass) or
+    probability >= threshold (default 0.5)."""
+    if grade_rule is not None:
+        from medlens.evaluation.ordinal import decide_grades
+
+        rule = grade_rule.decision
+        return decide_grades(
+            probs, grade_rule.cut_points, rule="argmax" if rule == "cut_points" else rule
+        )
     if task == "multiclass":
         return probs.argmax(axis=1)
     cut = np.asarray(0.5 if threshold is None else threshold, dtype=np.float64)

@@ -75,14 +75,27 @@ class ClassificationPredictor(Predictor):
         return results
 
     def predict_proba(self, tensors: Sequence[torch.Tensor]) -> list[list[float]]:
-        """Per-class probabilities for preprocessed tensors (``C,H,W`` or ``C,D,H,W``)."""
+        """Per-class probabilities for preprocessed tensors (``C,H,W`` or ``C,D,H,W``).
+
+        Studies that kept their own slice count (``preprocessing.slices: pad``) run in
+        groups of one shape, so no study is padded and every engine gives its exact output.
+        """
         import torch
 
         from medlens.training.outputs import probabilities
 
+        tensors = list(tensors)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, tensor in enumerate(tensors):
+            groups.setdefault(tuple(tensor.shape), []).append(index)
+        rows: list[list[float]] = [[] for _ in tensors]
         with torch.inference_mode():
-            logits = self.model(torch.stack(list(tensors)))
-            return probabilities(logits, self.task, self.temperature).tolist()  # type: ignore[arg-type]
+            for indices in groups.values():
+                logits = self.model(torch.stack([tensors[i] for i in indices]))
+                probs = probabilities(logits, self.task, self.temperature).tolist()  # type: ignore[arg-type]
+                for i, row in zip(indices, probs, strict=True):
+                    rows[i] = row
+        return rows
 
     def decide(self, probs: Sequence[float]) -> str:
         """The label for one row of per-class probabilities (see :class:`Prediction`)."""

@@ -18,6 +18,7 @@ from medlens.models import (  # noqa: F401
     cnn,
     densenet,
     efficientnet,
+    foundation,
     generative,
     resnet,
     sequence,

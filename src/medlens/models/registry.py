@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any, Literal, TypeVar
@@ -23,8 +23,10 @@ Pretrained = bool | Literal["imagenet"] | str | PathLike[str]
 Builder = TypeVar("Builder", bound=Callable[..., Classifier])
 
 
+#: parameters of builders that load their own weights (foundation backbones)
+_OWN_WEIGHTS = {"pretrained", "accept_license"}
 _COMMON = {
-    "classifier": {"num_classes", "in_chans", "image_size", "drop_rate"},
+    "classifier": {"num_classes", "in_chans", "image_size", "drop_rate", *_OWN_WEIGHTS},
     "segmenter": {"num_classes", "in_chans"},
     "generator": {"num_classes", "in_chans", "image_size"},
 }
@@ -107,6 +109,7 @@ def create_model(
     drop_rate: float = 0.0,
     head: str = "linear",
     head_hidden: int | None = None,
+    accept_license: Sequence[str] = (),
     **kwargs: Any,
 ) -> Classifier:
     """Build a registered model, optionally with pretrained weights.
@@ -123,6 +126,8 @@ def create_model(
             for ordered grades; see :mod:`medlens.models.heads`).
         head_hidden: a classifier with one hidden layer of this width (a probe's MLP head)
             instead of one linear layer.
+        accept_license: licences the user accepts (gated or non-commercial foundation
+            weights are refused without theirs; see :mod:`medlens.models.foundation`).
         **kwargs: model-specific options (see :attr:`ModelInfo.options`).
     """
     info = model_info(name)
@@ -134,12 +139,15 @@ def create_model(
     if info.kind == "generator":
         return _create_generator(info, num_classes, in_chans, pretrained, image_size, kwargs)
     size = image_size or info.cfg.input_size
+    own = _OWN_WEIGHTS <= set(inspect.signature(info.builder).parameters)
+    if own:  # the builder finds, checks and loads its weights itself
+        kwargs = {**kwargs, "pretrained": pretrained, "accept_license": tuple(accept_license)}
     model = info.builder(
         num_classes=num_classes, in_chans=in_chans, image_size=size, drop_rate=drop_rate, **kwargs
     )
     model.model_name = name
     model.default_cfg = replace(model.default_cfg, input_size=size)
-    if pretrained:
+    if pretrained and not own:
         from medlens.models.weights import load_pretrained
 
         load_pretrained(model, "imagenet" if pretrained is True else pretrained)

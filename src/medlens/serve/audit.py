@@ -42,7 +42,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from medlens.errors import ConfigError, MedlensError, ServiceError
 
-__all__ = ["AuditRecord", "AuditStore", "export_records", "format_records"]
+__all__ = ["AuditRecord", "AuditStore", "export_records", "format_records", "migrate"]
 
 
 class _Base(DeclarativeBase):
@@ -65,6 +65,7 @@ class _AuditRow(_Base):
     probability: Mapped[float | None] = mapped_column(Float)
     engine: Mapped[str | None] = mapped_column(String(32))
     latency_ms: Mapped[float] = mapped_column(Float)
+    model_name: Mapped[str | None] = mapped_column(String(128))
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class AuditRecord:
     label: str | None = None
     probability: float | None = None
     engine: str | None = None
+    model_name: str | None = None
 
 
 log = logging.getLogger("medlens.serve")
@@ -116,6 +118,7 @@ class AuditStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if create:
             self._run(lambda: _Base.metadata.create_all(self.engine))
+        self._run(lambda: migrate(self.engine))  # a database of an older medlens
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
@@ -209,6 +212,33 @@ class AuditStore:
             self._writer.join()
             self._writer = None
         self.engine.dispose()
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Add the columns a database made by an older medlens lacks; return their names.
+
+    Only new nullable columns are ever added, so old rows read back with ``None`` there.
+    """
+    from sqlalchemy import inspect, text
+
+    table = _AuditRow.__table__
+    inspector = inspect(engine)
+    if not inspector.has_table(table.name):
+        return []
+    present = {c["name"] for c in inspector.get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in present]
+    for column in missing:
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+        except SQLAlchemyError:  # another worker added it first: fine; else a real error
+            columns = inspect(engine).get_columns(table.name)
+            if column.name not in {c["name"] for c in columns}:
+                raise
+    if missing:
+        log.info("audit database: added column(s) %s", ", ".join(c.name for c in missing))
+    return [c.name for c in missing]
 
 
 def _tell(done: Done, error: MedlensError | None) -> None:

@@ -209,6 +209,7 @@ class ObservabilityMiddleware:
             latency_ms=round(latency_ms, 3),
             reason=reason,
             model_version=self.state.model.version if self.state.model.ready else None,
+            model_name=self.state.model.name if self.state.model.ready else None,
         )
         items = info.get("audit_items") or [{}]
         if status >= 400:  # a failed request keeps the hashes it saw, no results

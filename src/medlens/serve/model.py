@@ -50,6 +50,18 @@ def read_card(run_dir: Path) -> dict[str, Any]:
     return card
 
 
+def read_registry(run_dir: Path) -> dict[str, Any] | None:
+    """``registry.json`` of a folder resolved from ``models:/...`` (None for a run dir)."""
+    path = run_dir / "registry.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ServiceError(f"cannot read {path}: {exc}") from exc
+    return record if isinstance(record, dict) else None
+
+
 def expected_sha256(card: dict[str, Any]) -> str | None:
     """The weights' SHA-256 as recorded in model.json."""
     value = card.get("sha256")
@@ -108,6 +120,7 @@ class ModelHandle:
         self._predictor: PredictorLike | None = None
         self.card: dict[str, Any] = {}
         self.sha256: str | None = None
+        self.registry: dict[str, Any] | None = None
         self.error: str | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
@@ -118,6 +131,7 @@ class ModelHandle:
         so that a failed load always reads as failed, never as still loading."""
         try:
             card = read_card(self.run_dir)
+            self.registry = read_registry(self.run_dir)
             self.sha256 = verify_weights(self.run_dir, card)
             self._predictor = self._loader(self.run_dir)
             typed = getattr(self._predictor, "card", None)
@@ -163,11 +177,17 @@ class ModelHandle:
 
     @property
     def name(self) -> str:
+        """The registered model's name, else the card's name, else the run directory's."""
+        if self.registry and self.registry.get("name"):
+            return str(self.registry["name"])
         return str(self.card.get("name") or self.run_dir.resolve().name)
 
     @property
     def version(self) -> str:
-        """The card's version if it has one, else the first 12 hex digits of the weights' hash."""
+        """The registered version; else the card's version if it has one, else the first 12
+        hex digits of the weights' hash."""
+        if self.registry and self.registry.get("version"):
+            return str(self.registry["version"])
         explicit = self.card.get("version")
         if isinstance(explicit, str) and explicit:
             return explicit

@@ -131,6 +131,7 @@ def model_card(request: Request) -> ModelCardOut:
         segmentation=_segmentation_summary(card),
         similar_cases=(Path(model.run_dir) / "similar" / "identity.json").is_file(),
         card=card,
+        registry=model.registry,
     )
 
 

@@ -154,6 +154,11 @@ class ModelCardOut(BaseModel):
         False, description="Whether POST /v1/similar can answer (the run has its index)."
     )
     card: dict[str, Any] = Field(description="The full model.json.")
+    registry: dict[str, Any] | None = Field(
+        None,
+        description="For a model served from models:/...: registered name, version, "
+        "aliases and MLflow run id.",
+    )
 
 
 class HealthOut(BaseModel):

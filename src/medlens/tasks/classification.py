@@ -61,6 +61,17 @@ class ClassificationTask(Task):
                 f"model {self.model_name!r} is a {info.kind}; a {self.name} task needs a "
                 "classifier (see `medlens models`)"
             )
+        if self.padded_slices and self.model_name != "slice_seq":
+            raise ConfigError(
+                f"preprocessing.slices 'pad' keeps each study's slice count, which needs a "
+                f"model that masks padded slices (slice_seq); {self.model_name} does not: use "
+                "slices 'resample'"
+            )
+        if self.padded_slices and self.config.adaptation.mode == "probe":
+            raise ConfigError(
+                "preprocessing.slices 'pad' trains the whole slice_seq model; a probe on "
+                "cached embeddings needs slices 'resample'"
+            )
         if self.spatial_dims not in info.spatial_dims:
             raise ConfigError(
                 f"the images are {self.spatial_dims}D but {self.model_name} is built for "
@@ -75,38 +86,48 @@ class ClassificationTask(Task):
         size = self.config.preprocessing.get("spatial_size")
         return int(configured or (len(size) if size else self.data_dims))
 
+    @property
+    def padded_slices(self) -> bool:
+        """Whether studies keep their own slice count (``preprocessing.slices: pad``)."""
+        return self.config.preprocessing.get("slices", "resample") == "pad"
+
     def setup(
         self, run_dir: Path, device: torch.device, dist: DistContext, *, resume: bool
     ) -> TaskSetup:
         from medlens.models import create_model
         from medlens.models.finetune import freeze_backbone
-        from medlens.training.data import CachedDataset, make_loader
+        from medlens.training.data import make_loader, pad_collate
         from medlens.training.losses import build_loss
 
         config, manifest = self.config, self.manifest
         create_kwargs = self._create_kwargs()
         pretrained = config.model.pretrained
-        model = create_model(**create_kwargs, pretrained=str(pretrained) if pretrained else False)
+        model = create_model(
+            **create_kwargs, pretrained=str(pretrained) if pretrained else False,
+            accept_license=config.model.accept_license,
+        )  # fmt: skip
+        create_kwargs.update(getattr(model, "create_options", {}))  # e.g. a backbone's arch
         if config.model.freeze.backbone:
             freeze_backbone(model)
         preprocessing = self._preprocessing(model)
         if config.adaptation.mode == "probe":
             return self._probe_setup(model, preprocessing, create_kwargs, device, dist)
-        train_x, train_y = self._tensors(config.data.train_split, preprocessing)
-        val_x, val_y = self._tensors(config.data.val_split, preprocessing)
         augment = build_augmentation(config.augmentation)
+        train_set = self._dataset(config.data.train_split, preprocessing, augment)
+        val_set = self._dataset(config.data.val_split, preprocessing, None)
         train, val = (
             make_loader(
-                CachedDataset(x, y, augment if is_train else None, seed=config.seed),
+                dataset,
                 batch_size=config.batch_size or DEFAULT_BATCH_SIZE,
                 train=is_train,
                 seed=config.seed,
                 dist=dist,
                 num_workers=config.num_workers,
+                collate_fn=pad_collate if self.padded_slices else None,
             )  # fmt: skip
-            for x, y, is_train in ((train_x, train_y, True), (val_x, val_y, False))
+            for dataset, is_train in ((train_set, True), (val_set, False))
         )
-        counts = _class_counts(train_y, self.name, len(manifest.classes))
+        counts = _class_counts(train_set.targets, self.name, len(manifest.classes))
         loss = build_loss(config.loss, self.name, counts)  # type: ignore[arg-type]
         notes = [f"{self.in_chans}-channel {self.spatial_dims}D input, model {self.model_name}"]
         return TaskSetup(
@@ -141,13 +162,16 @@ class ClassificationTask(Task):
             final_model=parts["final_model"],
         )  # fmt: skip
 
-    def _tensors(self, split: str, preprocessing: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        from medlens.training.data import preprocess_split
+    def _dataset(self, split: str, preprocessing: Any, augment: Any) -> Any:
+        """The split preprocessed once: in memory, or LRU-cached past ``data.cache_bytes``."""
+        from medlens.training.data import split_dataset
 
-        return preprocess_split(
+        return split_dataset(
             self.manifest.split(split),
             preprocessing,
             self.name,
+            augment=augment,
+            seed=self.config.seed,
             max_bytes=self.config.data.cache_bytes,
         )
 
@@ -191,7 +215,7 @@ class ClassificationTask(Task):
     def validate(self, trainer: Trainer) -> dict[str, float]:
         from medlens.training.loop import auc_score
 
-        logits, targets = trainer.predict_logits(trainer.val_loader)  # type: ignore[arg-type]
+        logits, targets = trainer.predict_logits(trainer.val_loader, sharded=True)  # type: ignore[arg-type]
         loss = float(trainer.loss_fn(logits, targets))
         probs = probabilities(logits, self.name).numpy()  # type: ignore[arg-type]
         if self.name == "ordinal":

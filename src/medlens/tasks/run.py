@@ -16,6 +16,7 @@ Run directory::
     tb/                  TensorBoard scalars
     model.safetensors    the weights of the best validation epoch
     model.json           the model card (:class:`~medlens.card.ModelCard`)
+    tracking.json        with ``tracking:`` set: the MLflow run id (:mod:`medlens.tracking`)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def train_run(
     seed_everything(config.seed + dist.rank, deterministic=config.deterministic)
     task = make_task(config, build_manifest(config))
     task.check()
+    tracker = _tracker(config, run_dir, dist)  # MLflow missing: refused before writing
     channels_last = _channels_last(config, task)
     if dist.is_main and resume is None:
         _start_run_dir(run_dir, config, task)
@@ -82,16 +84,39 @@ def train_run(
     setup = task.setup(run_dir, device, dist, resume=resume is not None)
     _say(console, dist, "; ".join(setup.notes))
     trainer = _trainer(
-        config, task, setup, run_dir, dist, device, console, callbacks, channels_last
-    )
+        config, task, setup, run_dir, dist, device, console,
+        [*callbacks, *([tracker] if tracker else [])], channels_last,
+    )  # fmt: skip
     if resume is not None:
         trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT))
-    trainer.fit()
-    trainer.restore_best()
-    if dist.is_main:
-        _finish(run_dir, config, task, setup, trainer)
+    try:
+        trainer.fit()
+        trainer.restore_best()
+        if dist.is_main:
+            _finish(run_dir, config, task, setup, trainer)
+    except BaseException:
+        if tracker is not None:
+            tracker.fail()
+        raise
+    if tracker is not None:
+        tracker.finish()
     shutdown_distributed(dist)
     return run_dir
+
+
+def _tracker(config: TrainConfig, run_dir: Path, dist: DistContext) -> Any:
+    """The MLflow callback when ``tracking`` is set, in the main process only."""
+    if config.tracking is None or not dist.is_main:
+        return None
+    from medlens.tracking import TrackingCallback
+
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "tracking.backend mlflow needs MLflow: pip install 'medlens[track]'"
+        ) from None
+    return TrackingCallback(run_dir, config.tracking)
 
 
 def make_task(config: TrainConfig, manifest: Any) -> Task:
@@ -211,7 +236,8 @@ def _trainer(
         l1=config.optimizer.l1,
         grad_clip=setup.grad_clip,
         channels_last=channels_last,
-        autocast_dtype=resolve_precision(config.precision, device),
+        autocast_dtype=resolve_precision(config.precision, device, spatial_dims=_dims(task)),
+        ema_decay=config.ema_decay,
         device=device,
         dist=dist,
         step_fn=setup.step_fn,
@@ -231,12 +257,31 @@ def _channels_last(config: TrainConfig, task: Task) -> bool:
     return config.channels_last
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: bf16 only where the hardware computes it natively."""
+def resolve_precision(
+    precision: str, device: torch.device, *, spatial_dims: int = 2
+) -> torch.dtype | None:
+    """The autocast dtype: bf16 only where the hardware computes it natively, and for 3D
+    models only where this PyTorch's bf16 conv3d gradients are right
+    (:func:`medlens.training.precision.bf16_conv3d_sound`)."""
     native = _has_native_bf16(device)
     if precision == "bf16" and not native:
         raise ConfigError("precision bf16 asked, but this hardware has no native bf16")
-    return torch.bfloat16 if precision == "bf16" or (precision == "auto" and native) else None
+    if precision == "fp32" or not (precision == "bf16" or native):
+        return None
+    if spatial_dims == 3 and not _bf16_conv3d_sound(device):
+        if precision == "bf16":
+            raise ConfigError(
+                "precision bf16: this PyTorch computes wrong bf16 conv3d weight gradients on "
+                f"{device.type} (training would diverge to NaN); use precision auto or fp32"
+            )
+        return None
+    return torch.bfloat16
+
+
+def _bf16_conv3d_sound(device: torch.device) -> bool:
+    from medlens.training.precision import bf16_conv3d_sound
+
+    return bf16_conv3d_sound(device.type)
 
 
 def _has_native_bf16(device: torch.device) -> bool:
@@ -281,6 +326,8 @@ def _finish(
                 "best": best,
                 f"best_{task.monitor}": best,
                 "precision": _precision_name(trainer.autocast_dtype),
+                "ema_decay": config.ema_decay,
+                **_precision_note(config, task, trainer),
             },
         },
     )
@@ -293,6 +340,24 @@ def _synthetic_summary(config: TrainConfig, task: Task) -> dict[str, Any] | None
     from medlens.generation.augment import synthetic_summary
 
     return synthetic_summary(task.manifest, config.data, Path(config.output_dir))
+
+
+def _dims(task: Task) -> int:
+    return int(getattr(task, "spatial_dims", 2))
+
+
+def _precision_note(config: TrainConfig, task: Task, trainer: Trainer) -> dict[str, str]:
+    """A card note when ``precision: auto`` declined bf16 for a 3D model (see
+    :mod:`medlens.training.precision`)."""
+    from medlens.training.precision import BF16_CONV3D_NOTE
+
+    declined = (
+        config.precision == "auto"
+        and trainer.autocast_dtype is None
+        and _dims(task) == 3
+        and _has_native_bf16(trainer.device)
+    )
+    return {"precision_note": BF16_CONV3D_NOTE} if declined else {}
 
 
 def _precision_name(dtype: torch.dtype | None) -> str:

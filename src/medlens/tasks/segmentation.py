@@ -189,7 +189,7 @@ class SegmentationTask(Task):
         if not self.val_cases or not due:
             return {}
         dice = validation_dice(
-            trainer.model,
+            trainer.eval_model,
             self.val_cases,
             self.plan,
             overlap=self.options.overlap,  # type: ignore[arg-type]

@@ -7,9 +7,11 @@ On a CPU this is what keeps the loop close to a bare PyTorch loop over tensors.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -24,13 +26,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CachedDataset",
+    "PaddedStudies",
     "check_cache_size",
     "encode_targets",
     "item_seed",
     "load_images",
     "make_loader",
+    "pad_collate",
     "preprocess_split",
+    "split_dataset",
 ]
+
+_log = logging.getLogger(__name__)
 
 Transform = Callable[..., torch.Tensor]  # (image, *, generator) -> image
 
@@ -63,6 +70,34 @@ class CachedDataset(Dataset):
         if self.augment is not None:
             x = self.augment(x, generator=item_seed(self.seed, self.epoch, index))
         return x, self.targets[index]
+
+
+@dataclass(frozen=True)
+class PaddedStudies:
+    """A batch of studies with different slice counts (``preprocessing.slices: pad``):
+    ``volumes`` ``(B, C, max D, H, W)`` zero-padded at the end, ``mask`` ``(B, max D)``
+    True on real slices. The trainer passes the mask to the model as ``slice_mask``."""
+
+    volumes: torch.Tensor
+    mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.volumes)
+
+    def to(self, device: torch.device | str, **kwargs: Any) -> PaddedStudies:
+        blocking = {"non_blocking": kwargs.get("non_blocking", False)}
+        return PaddedStudies(self.volumes.to(device, **kwargs), self.mask.to(device, **blocking))
+
+
+def pad_collate(
+    batch: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[PaddedStudies, torch.Tensor]:
+    """``collate_fn`` for studies of different depths: pad, mask, stack the targets."""
+    from medlens.models.sequence import pad_studies
+
+    volumes, targets = zip(*batch, strict=True)
+    padded, mask = pad_studies(volumes)
+    return PaddedStudies(padded, mask), torch.stack(list(targets))
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
@@ -126,14 +161,59 @@ def check_cache_size(item_bytes: int, count: int, max_bytes: int) -> None:
         return
     what = "one image alone" if item_bytes > max_bytes else f"{count} images"
     raise DatasetError(
-        f"the preprocessed split would take {_size(total)} ({what}; {_size(item_bytes)} each "
-        f"as float16), over data.cache_bytes = {_size(max_bytes)}: lower "
-        "preprocessing.spatial_size or raise data.cache_bytes"
+        f"the preprocessed split would take {format_size(total)} ({what}; "
+        f"{format_size(item_bytes)} each as float16), over data.cache_bytes = "
+        f"{format_size(max_bytes)}: lower preprocessing.spatial_size or raise data.cache_bytes"
     )
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
     return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def split_dataset(
+    manifest: Manifest,
+    preprocess: Callable[[Image], torch.Tensor],
+    task: str,
+    *,
+    augment: Transform | None = None,
+    seed: int = 0,
+    max_bytes: int | None = None,
+) -> Dataset:
+    """A manifest split as a dataset, preprocessed once and kept within ``max_bytes``.
+
+    When the whole split fits (the first study's size times the split's length), it is read
+    at once into a :class:`CachedDataset`; otherwise studies are read on demand into an LRU
+    cache of ``max_bytes`` (:class:`~medlens.training.cache.LazyDataset`). Only a study
+    that alone exceeds ``max_bytes`` is refused. Studies that keep their own slice count
+    (``preprocessing.slices: pad``) cannot be stacked and always take the LRU path (batch
+    them with :func:`pad_collate`).
+    """
+    from medlens.training.cache import LazyDataset, LRUCache, nbytes
+
+    if len(manifest) == 0:
+        raise DatasetError("a split to train or validate on has no images")
+    records = list(manifest)
+    if getattr(preprocess, "slices", "resample") == "pad":
+        targets = encode_targets(records, manifest.classes, task)
+        cache = LRUCache(max_bytes or 2**63)
+        paths = [r.path for r in records]
+        return LazyDataset(paths, targets, preprocess, cache, augment, seed=seed)
+    if max_bytes is not None:
+        first = preprocess(load_images([records[0].path], threads=1)[0]).half()
+        if nbytes(first) * len(records) > max_bytes:
+            cache = LRUCache(max_bytes)
+            cache.put(0, first)  # refuses a study that alone exceeds the bound
+            _log.info(
+                "the split (%d studies of %s) exceeds data.cache_bytes = %s: studies are "
+                "kept in an LRU cache and re-read when evicted",
+                len(records), format_size(nbytes(first)), format_size(max_bytes),
+            )  # fmt: skip
+            targets = encode_targets(records, manifest.classes, task)
+            paths = [r.path for r in records]
+            return LazyDataset(paths, targets, preprocess, cache, augment, seed=seed)
+    inputs, targets = preprocess_split(manifest, preprocess, task)
+    return CachedDataset(inputs, targets, augment, seed=seed)
 
 
 def make_loader(
@@ -144,6 +224,7 @@ def make_loader(
     seed: int,
     dist: DistContext,
     num_workers: int = 0,
+    collate_fn: Callable[..., Any] | None = None,
 ) -> DataLoader:
     """A loader whose order depends only on (seed, epoch): shuffling via a sampler that
     ``Trainer.prepare_epoch`` advances, so resumed and distributed runs see the same data.
@@ -173,4 +254,5 @@ def make_loader(
         worker_init_fn=seed_worker if num_workers else None,
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=num_workers > 0,
+        collate_fn=collate_fn,
     )

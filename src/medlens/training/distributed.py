@@ -11,8 +11,18 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader, Subset
 
-__all__ = ["DistContext", "all_reduce_mean", "barrier", "init_distributed", "shutdown_distributed"]
+__all__ = [
+    "DistContext",
+    "all_reduce_mean",
+    "barrier",
+    "gather_shards",
+    "init_distributed",
+    "shard_indices",
+    "shard_loader",
+    "shutdown_distributed",
+]
 
 
 @dataclass(frozen=True)
@@ -64,3 +74,41 @@ def shutdown_distributed(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+# -- evaluation over shards: every item exactly once (no DistributedSampler padding) ---------
+def shard_indices(n: int, ctx: DistContext) -> list[int]:
+    """This process's items of ``n``: ``rank, rank + world_size, ...`` (never padded).
+
+    ``DistributedSampler`` pads the last round with repeated items so that every process
+    gets the same count; metrics over its output would count those items twice.
+    """
+    return list(range(ctx.rank, n, ctx.world_size))
+
+
+def shard_loader(loader: DataLoader, ctx: DistContext) -> DataLoader:
+    """A loader over this process's :func:`shard_indices` of ``loader``'s dataset, in order."""
+    dataset = loader.dataset
+    return DataLoader(
+        Subset(dataset, shard_indices(len(dataset), ctx)),  # type: ignore[arg-type]
+        batch_size=loader.batch_size or 1,  # a loader built with a batch_sampler has none
+        shuffle=False,
+        collate_fn=loader.collate_fn,
+    )
+
+
+def gather_shards(local: torch.Tensor, n: int, ctx: DistContext) -> torch.Tensor:
+    """The ``n`` rows of all processes' :func:`shard_indices` outputs, in dataset order."""
+    if not ctx.enabled:
+        return local
+    rows = -(-n // ctx.world_size)  # each process's count, rounded up: pad to gather
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    padded = torch.zeros((rows, *local.shape[1:]), dtype=local.dtype, device=device)
+    padded[: len(local)] = local.to(device)
+    parts = [torch.empty_like(padded) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, padded)
+    out = torch.empty((n, *local.shape[1:]), dtype=local.dtype)
+    for rank, part in enumerate(parts):
+        count = len(range(rank, n, ctx.world_size))
+        out[rank :: ctx.world_size] = part[:count].cpu()  # the padding rows are dropped
+    return out

@@ -5,9 +5,10 @@ and callbacks (progress bar, logs, checkpoints) are built by a task (see
 :mod:`medlens.tasks`) and handed over. The task also says how targets reach the loss and
 how to validate; best weights are kept by the task's monitored figure (``val_auc``,
 ``val_dice``), early stopping counts validations without improvement. Under torchrun each
-process trains on its shard (``DistributedSampler``), the loss is all-reduced and
-validation runs on the whole validation set in every process, so all ranks take the same
-decisions.
+process trains on its shard (``DistributedSampler``) and the loss is all-reduced; a
+classifier's validation is split over the processes (each item predicted once, never the
+``DistributedSampler`` padding) and gathered, so all ranks see the figures of one process
+and take the same decisions (segmentation validates the whole set in every process).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from medlens.config import Task
-from medlens.training.distributed import DistContext, all_reduce_mean
+from medlens.training.distributed import (
+    DistContext,
+    all_reduce_mean,
+    gather_shards,
+    shard_loader,
+)
+from medlens.training.ema import ModelEma
 from medlens.training.optim import LRSchedule, l1_penalty
 from medlens.training.seed import get_rng_state, set_rng_state
 
@@ -108,6 +115,7 @@ class Trainer:
         grad_clip: float | None = None,
         channels_last: bool = False,
         autocast_dtype: torch.dtype | None = None,
+        ema_decay: float | None = None,
         device: torch.device | str = "cpu",
         dist: DistContext | None = None,
         step_fn: StepFn | None = None,
@@ -126,6 +134,13 @@ class Trainer:
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.ddp_model = self._wrap(model)
+        # validated, kept as best and saved in place of the raw weights when configured
+        self.ema = ModelEma(model, ema_decay) if ema_decay is not None else None
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The model to validate and keep: the weight average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     # -- the loop -----------------------------------------------------------------------
     def fit(self) -> TrainState:
@@ -157,7 +172,7 @@ class Trainer:
             self._emit("on_batch_end", loss)
         return all_reduce_mean(total / max(count, 1), self.dist)
 
-    def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> float:
+    def train_step(self, images: Any, targets: torch.Tensor) -> float:
         images = images.to(self.device, memory_format=self.memory_format, non_blocking=True)
         targets = self.task.prepare_target(targets).to(self.device, non_blocking=True)
         if self.step_fn is not None:  # the task's own step (adversarial, two-stage)
@@ -166,26 +181,38 @@ class Trainer:
             self.state.step += 1
             return loss_value
         with self._autocast():
-            loss = self.loss_fn(self.ddp_model(images).float(), targets)
+            loss = self.loss_fn(forward(self.ddp_model, images).float(), targets)
         loss = loss + l1_penalty(self.model, self.l1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.schedule.after_batch()
         self.state.step += 1
         return float(loss.detach())
 
     @torch.no_grad()
-    def predict_logits(self, loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and targets over a loader (whole set, this process)."""
-        self.model.eval()
+    def predict_logits(
+        self, loader: Iterable, *, sharded: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and targets of :attr:`eval_model` over a loader: the whole set, in order.
+
+        ``sharded`` (call it in every process): under DDP each process predicts its share
+        and the shares are gathered; every item counts once, as in one process.
+        """
+        if sharded and self.dist.enabled and isinstance(loader, DataLoader):
+            logits, targets = self.predict_logits(shard_loader(loader, self.dist))
+            n = len(loader.dataset)  # type: ignore[arg-type]
+            return gather_shards(logits, n, self.dist), gather_shards(targets, n, self.dist)
+        model = self.eval_model.eval()
         logits, targets = [], []
         for images, target in loader:
             images = images.to(self.device, memory_format=self.memory_format)
             with self._autocast():
-                logits.append(self.model(images).float().cpu())
+                logits.append(forward(model, images).float().cpu())
             targets.append(self.task.prepare_target(target))
         return torch.cat(logits), torch.cat(targets)
 
@@ -201,7 +228,7 @@ class Trainer:
         if is_best:
             self.state.best_metric, self.state.best_epoch = monitored, self.state.epoch
             self.state.bad_epochs = 0
-            self.best_weights = copy.deepcopy(self.model.state_dict())
+            self.best_weights = copy.deepcopy(self.eval_model.state_dict())
         elif monitored is not None:
             self.state.bad_epochs += 1
         if self.patience is not None and self.state.bad_epochs >= self.patience:
@@ -221,6 +248,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "trainer": asdict(self.state),
             "rng": get_rng_state(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -231,11 +259,18 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         self.state = TrainState(**state["trainer"])
         set_rng_state(state["rng"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
 
     def restore_best(self) -> None:
-        """Load the best-by-validation weights into the model."""
-        if self.best_weights is not None:
-            self.model.load_state_dict(self.best_weights)
+        """Load the best-by-validation weights (else the final average) into the model."""
+        weights = self.best_weights
+        if weights is None and self.ema is not None:
+            weights = self.ema.module.state_dict()
+        if weights is not None:
+            self.model.load_state_dict(weights)
+            if self.ema is not None:  # what is validated from now on is what is saved
+                self.ema.module.load_state_dict(weights)
 
     # -- helpers --------------------------------------------------------------------------
     def _wrap(self, model: nn.Module) -> nn.Module:
@@ -255,6 +290,16 @@ class Trainer:
             method = getattr(callback, hook, None)
             if method is not None:
                 method(self, *args)
+
+
+def forward(model: nn.Module, images: Any) -> torch.Tensor:
+    """``model(images)``; a :class:`~medlens.training.data.PaddedStudies` batch passes its
+    mask of real slices as ``slice_mask``."""
+    from medlens.training.data import PaddedStudies
+
+    if isinstance(images, PaddedStudies):
+        return model(images.volumes, slice_mask=images.mask)
+    return model(images)
 
 
 def _monitored(metrics: dict[str, float], monitor: str) -> float | None:

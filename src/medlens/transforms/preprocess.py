@@ -4,6 +4,8 @@ It turns an :class:`~medlens.io.Image` into the tensor a model takes, in a fixed
 
 1. channels first: ``(C, H, W)`` or ``(C, D, H, W)`` float32 (an alpha channel is dropped);
 2. resampling to ``spacing`` (mm), then to ``spatial_size`` (resize, or centre pad/crop);
+   with ``slices="pad"`` a volume keeps its own slice count (at most ``spatial_size[0]``)
+   and only its slices are resized, for slice-sequence models that mask padded slices;
 3. intensity to about [0, 1]: a window, percentile clipping, or ``scaling``; or several
    windows, one output channel each (``windows``, e.g. brain/subdural/bone for head CT);
 4. channels to ``channels`` (grey <-> RGB);
@@ -52,6 +54,10 @@ class Preprocessing(BaseModel):
         spacing: resample to this voxel size in mm first (array order); ``None`` skips it.
         size_mode: ``"resize"`` (interpolate to ``spatial_size``) or ``"pad_crop"`` (centre
             pad with the minimum / crop; keeps the spacing).
+        slices: volumes only: ``"resample"`` brings every study to ``spatial_size[0]``
+            slices; ``"pad"`` keeps each study's own slice count (more than
+            ``spatial_size[0]`` are brought down to it) and sizes only ``H, W``: batches
+            are then zero-padded with a slice mask (``slice_seq`` models).
         window: a preset name (``lung``, ``bone``, ...), ``"C,W"`` or ``"auto"``.
         windows: several ``(center, width)`` windows (HU for CT) applied to a grey image,
             one channel each; ``channels`` is then their number.
@@ -68,6 +74,7 @@ class Preprocessing(BaseModel):
     spatial_size: tuple[int, ...] | None = None
     spacing: tuple[float, ...] | None = None
     size_mode: Literal["resize", "pad_crop"] = "resize"
+    slices: Literal["resample", "pad"] = "resample"
     window: str | None = None
     windows: tuple[tuple[float, float], ...] | None = None
     percentiles: tuple[float, float] | None = None
@@ -121,6 +128,8 @@ class Preprocessing(BaseModel):
             raise ValueError("std must be positive")
         if self.spatial_size and self.spacing and len(self.spatial_size) != len(self.spacing):
             raise ValueError("spatial_size and spacing need the same number of axes")
+        if self.slices == "pad" and len(self.spatial_size or ()) != 3:
+            raise ValueError("slices 'pad' is for volumes: give a 3D spatial_size (D, H, W)")
         return self
 
     def _check_windows(self) -> None:
@@ -190,10 +199,13 @@ class Preprocessing(BaseModel):
             tensor = resize(tensor, size, label=label)
         if self.spatial_size is None:
             return tensor
+        size = self.spatial_size
+        if self.slices == "pad":  # the study's own slice count, up to spatial_size[0]
+            size = (min(int(tensor.shape[1]), size[0]), *size[1:])
         if self.size_mode == "pad_crop":
             fill = 0.0 if label else float(tensor.min())
-            return pad_crop(tensor, self.spatial_size, fill)
-        return resize(tensor, self.spatial_size, label=label)
+            return pad_crop(tensor, size, fill)
+        return resize(tensor, size, label=label)
 
     def _multi_window(self, tensor: torch.Tensor, image: Image) -> torch.Tensor:
         """One channel per window, each mapped to [0, 1]."""

@@ -116,6 +116,7 @@ function showResult(result) {
   currentResult = result;
   $("result").hidden = false;
   $("label").textContent = shownLabel(result);
+  showGrade(result);
   $("preview").src = "data:image/png;base64," + result.preview_png;
   $("heatmap").removeAttribute("src");
   $("mask").removeAttribute("src");
@@ -133,6 +134,17 @@ function showResult(result) {
   } else {
     drawBars(result);
   }
+}
+
+function showGrade(result) {
+  // ordinal models: the decided grade (by the card's rule) and the expected grade
+  const ordinal = result.grade != null;
+  $("grade-line").hidden = !ordinal;
+  $("label-title").textContent = ordinal ? "Predicted grade" : (segmentationModel ? "Classes found" : "Predicted class");
+  if (!ordinal) return;
+  $("grade").textContent = result.grade;
+  $("grade-count").textContent = "0–" + (Object.keys(result.probabilities || {}).length - 1);
+  $("expected-grade").textContent = result.expected_grade == null ? "?" : result.expected_grade.toFixed(2);
 }
 
 function shownLabel(result) {
