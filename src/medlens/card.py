@@ -107,6 +107,9 @@ class ModelCard(_Card):
     temperature: float = 1.0
     segmentation: SegmentationCard | None = None
     ordinal: OrdinalCard | None = None
+    #: LoRA runs: the adapter file, its settings and the base weights' identity
+    #: (:mod:`medlens.models.lora`); ``sha256`` is then the adapter file's
+    adapter: dict[str, Any] | None = None
     data_fingerprint: dict[str, Any] | str | None = None
     training: TrainingSummary | None = None
     versions: dict[str, str] = Field(default_factory=dict)
@@ -116,6 +119,11 @@ class ModelCard(_Card):
     def family(self) -> str:
         """``"segmentation"`` or ``"classification"`` (binary, multi-class, multi-label)."""
         return "segmentation" if self.task == "segmentation" else "classification"
+
+    @property
+    def weights_file(self) -> str:
+        """The run's weights file: ``model.safetensors``, or a LoRA run's adapter file."""
+        return str(self.adapter["file"]) if self.adapter else "model.safetensors"
 
     @property
     def output_task(self) -> str:

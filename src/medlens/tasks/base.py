@@ -45,6 +45,9 @@ class TaskSetup:
     notes: list[str] = field(default_factory=list)  # choices worth telling the user
     #: the model to save, built from the trained one (a probe: backbone + trained head)
     final_model: Callable[[nn.Module], nn.Module] | None = None
+    #: writes the weights into the run directory and returns the card fields (``sha256``,
+    #: a LoRA run's ``adapter`` section); None: the whole model as ``model.safetensors``
+    save_weights: Callable[[nn.Module, Path], dict[str, Any]] | None = None
 
 
 class Task(ABC):

@@ -44,7 +44,14 @@ from medlens.training.distributed import (
 from medlens.training.loop import Trainer
 from medlens.training.seed import seed_everything
 
-__all__ = ["CHECKPOINT", "build_manifest", "make_task", "resolve_precision", "train_run"]
+__all__ = [
+    "CHECKPOINT",
+    "build_manifest",
+    "make_grad_scaler",
+    "make_task",
+    "resolve_precision",
+    "train_run",
+]
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 
@@ -170,6 +177,7 @@ def _trainer(
     from medlens.training.optim import LRSchedule, build_optimizer
 
     optimizer = build_optimizer(setup.model, config.optimizer)
+    dtype = resolve_precision(config.precision, device)
     steps = len(setup.train_loader)
     schedule = LRSchedule(optimizer, config.schedule, epochs=config.epochs, steps_per_epoch=steps)
     callbacks = list(extra_callbacks)
@@ -195,7 +203,8 @@ def _trainer(
         l1=config.optimizer.l1,
         grad_clip=setup.grad_clip,
         channels_last=channels_last,
-        autocast_dtype=resolve_precision(config.precision, device),
+        autocast_dtype=dtype,
+        grad_scaler=make_grad_scaler(dtype, device),
         device=device,
         dist=dist,
     )
@@ -215,11 +224,21 @@ def _channels_last(config: TrainConfig, task: Task) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: bf16 only where the hardware computes it natively."""
+    """The autocast dtype: bf16 only where the hardware computes it natively; fp16 (with
+    gradient scaling, see :func:`make_grad_scaler`) on CUDA only."""
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ConfigError("precision fp16 needs a CUDA GPU; on this machine use bf16 or fp32")
+        return torch.float16
     native = _has_native_bf16(device)
     if precision == "bf16" and not native:
         raise ConfigError("precision bf16 asked, but this hardware has no native bf16")
     return torch.bfloat16 if precision == "bf16" or (precision == "auto" and native) else None
+
+
+def make_grad_scaler(dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled for fp16 autocast only (bf16 and fp32 need none)."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
 def _has_native_bf16(device: torch.device) -> bool:
@@ -241,7 +260,10 @@ def _finish(
 
     fields = task.card_fields(trainer, setup)
     model = setup.final_model(setup.model) if setup.final_model else setup.model
-    sha256 = save_weights(model, run_dir / "model.safetensors")
+    if setup.save_weights is not None:  # LoRA: only the adapter (+ head)
+        saved = setup.save_weights(model, run_dir)
+    else:
+        saved = {"sha256": save_weights(model, run_dir / "model.safetensors")}
     state = trainer.state
     best = state.best_metric if state.best_epoch >= 0 else None
     write_card(
@@ -254,7 +276,7 @@ def _finish(
             "classes": list(setup.classes),
             **fields,
             "data_fingerprint": load_fingerprint(run_dir / "fingerprint.json"),
-            "sha256": sha256,
+            **saved,
             "training": {
                 "best_epoch": state.best_epoch,
                 "epochs_run": state.epoch,
@@ -270,7 +292,8 @@ def _finish(
 
 def _precision_name(dtype: torch.dtype | None) -> str:
     """What the training steps computed in: ``fp32``, or the autocast dtype (``bf16``)."""
-    return "fp32" if dtype is None else {torch.bfloat16: "bf16"}.get(dtype, str(dtype))
+    names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+    return "fp32" if dtype is None else names.get(dtype, str(dtype))
 
 
 def _say(console: Any, dist: DistContext, text: str) -> None:

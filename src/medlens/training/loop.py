@@ -42,6 +42,7 @@ class TrainState:
     best_epoch: int = -1
     bad_epochs: int = 0
     should_stop: bool = False
+    skipped_steps: int = 0  # fp16: steps the grad scaler skipped (inf/NaN gradients)
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Trainer:
         grad_clip: float | None = None,
         channels_last: bool = False,
         autocast_dtype: torch.dtype | None = None,
+        grad_scaler: torch.amp.GradScaler | None = None,
         device: torch.device | str = "cpu",
         dist: DistContext | None = None,
     ) -> None:
@@ -115,6 +117,8 @@ class Trainer:
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.autocast_dtype = autocast_dtype
+        # fp16: scale the loss, unscale before clipping, skip steps with inf/NaN gradients
+        self.scaler = grad_scaler or torch.amp.GradScaler(self.device.type, enabled=False)
         self.dist = dist or DistContext()
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -157,13 +161,22 @@ class Trainer:
             loss = self.loss_fn(self.ddp_model(images).float(), targets)
         loss = loss + l1_penalty(self.model, self.l1)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if self.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        self.optimizer.step()
+        self._step_optimizer()
         self.schedule.after_batch()
         self.state.step += 1
         return float(loss.detach())
+
+    def _step_optimizer(self) -> None:
+        """Step (the scaler skips it when a gradient is inf/NaN) and update the scale."""
+        scale = self.scaler.get_scale()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scaler.is_enabled() and self.scaler.get_scale() < scale:
+            self.state.skipped_steps += 1
 
     @torch.no_grad()
     def predict_logits(self, loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,7 +207,7 @@ class Trainer:
             self.state.bad_epochs += 1
         if self.patience is not None and self.state.bad_epochs >= self.patience:
             self.state.should_stop = True
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = max(group["lr"] for group in self.optimizer.param_groups)  # LLRD: the head's
         result = EpochResult(self.state.epoch, train_loss, lr, is_best, dict(metrics))
         self.state.epoch += 1
         return result
@@ -207,6 +220,7 @@ class Trainer:
             "best_model": self.best_weights,
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "trainer": asdict(self.state),
             "rng": get_rng_state(),
         }
@@ -217,6 +231,8 @@ class Trainer:
         self.best_weights = state["best_model"]
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.state = TrainState(**state["trainer"])
         set_rng_state(state["rng"])
 
