@@ -118,6 +118,8 @@ def test_merged_onnx_export_matches_the_unmerged_model(lora_run: Path):
     result = export_run(lora_run, max_verify=16)
     assert result.model.name == "model.onnx"
     unmerged = load_adapted(lora_run, read_card(lora_run), merge=False)
-    batches = [torch.randn(8, 1, 16, 16, generator=torch.Generator().manual_seed(i)) for i in (0, 1)]
+    batches = [
+        torch.randn(8, 1, 16, 16, generator=torch.Generator().manual_seed(i)) for i in (0, 1)
+    ]
     check = verify(unmerged, OnnxModel(result.model), batches, precision="fp32")
     assert check.passed, check.failures

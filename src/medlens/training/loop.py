@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -165,18 +166,26 @@ class Trainer:
         if self.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        self._step_optimizer()
-        self.schedule.after_batch()
+        if self._step_optimizer():
+            self.schedule.after_batch()
+        else:  # a skipped fp16 step still advances the schedule, as planned
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", "Detected call of `lr_scheduler.step", UserWarning
+                )
+                self.schedule.after_batch()
         self.state.step += 1
         return float(loss.detach())
 
-    def _step_optimizer(self) -> None:
-        """Step (the scaler skips it when a gradient is inf/NaN) and update the scale."""
+    def _step_optimizer(self) -> bool:
+        """Step (the scaler skips it when a gradient is inf/NaN), update the scale; return
+        whether the optimiser stepped."""
         scale = self.scaler.get_scale()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.scaler.is_enabled() and self.scaler.get_scale() < scale:
-            self.state.skipped_steps += 1
+        skipped = self.scaler.is_enabled() and self.scaler.get_scale() < scale
+        self.state.skipped_steps += int(skipped)
+        return not skipped
 
     @torch.no_grad()
     def predict_logits(self, loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
