@@ -123,3 +123,15 @@ def test_merged_onnx_export_matches_the_unmerged_model(lora_run: Path):
     ]
     check = verify(unmerged, OnnxModel(result.model), batches, precision="fp32")
     assert check.passed, check.failures
+
+
+@pytest.mark.slow
+def test_the_service_verifies_and_loads_a_lora_run(lora_run: Path):
+    from medlens.serve.model import ModelHandle, verify_weights
+
+    card = json.loads((lora_run / "model.json").read_text())
+    assert verify_weights(lora_run, card) == card["sha256"]
+    handle = ModelHandle(lora_run)
+    handle.load()
+    assert handle.ready, handle.error
+    assert handle.card["adapter"]["base"]["sha256"] == card["adapter"]["base"]["sha256"]
