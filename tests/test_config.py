@@ -31,7 +31,7 @@ def test_unknown_key_is_an_error_naming_it() -> None:
         ({"task": "binary", "loss": {"name": "ce"}}, "needs task multiclass"),
         ({"task": "multiclass", "loss": {"name": "bce"}}, "needs task binary or multilabel"),
         ({"model": {"freeze": {"unfreeze_epoch": 2}}}, "freeze.backbone"),
-        ({"precision": "fp16"}, "precision"),
+        ({"precision": "fp8"}, "precision"),
         ({"optimizer": {"name": "lamb"}}, "optimizer.name"),
     ],
 )

@@ -122,6 +122,9 @@ class ModelCard(_Card):
     generation: GenerationCard | None = None
     #: synthetic images mixed into training (``data.augment_with``): source, fraction, counts
     synthetic_data: dict[str, Any] | None = None
+    #: LoRA runs: the adapter file, its settings and the base weights' identity
+    #: (:mod:`medlens.models.lora`); ``sha256`` is then the adapter file's
+    adapter: dict[str, Any] | None = None
     data_fingerprint: dict[str, Any] | str | None = None
     training: TrainingSummary | None = None
     versions: dict[str, str] = Field(default_factory=dict)
@@ -134,6 +137,11 @@ class ModelCard(_Card):
         if self.task in ("segmentation", "generation"):
             return self.task
         return "classification"
+
+    @property
+    def weights_file(self) -> str:
+        """The run's weights file: ``model.safetensors``, or a LoRA run's adapter file."""
+        return str(self.adapter["file"]) if self.adapter else "model.safetensors"
 
     @property
     def output_task(self) -> str:

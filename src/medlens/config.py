@@ -31,6 +31,7 @@ __all__ = [
     "DataConfig",
     "FreezeConfig",
     "GenerationConfig",
+    "LoraOptions",
     "LossConfig",
     "ModelConfig",
     "OptimizerConfig",
@@ -112,6 +113,8 @@ class ModelConfig(_Strict):
     freeze: FreezeConfig = FreezeConfig()
     # licences accepted for gated or non-commercial foundation weights (medlens models --info)
     accept_license: list[str] = Field(default_factory=list)
+    # recompute block activations in the backward pass (less memory, more compute)
+    grad_checkpointing: bool = False
 
 
 class LossConfig(_Strict):
@@ -131,6 +134,8 @@ class OptimizerConfig(_Strict):
     weight_decay: float = Field(1e-4, ge=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     l1: float = Field(0.0, ge=0.0)
+    # layer-wise lr decay: stage k of n trains at lr * layer_decay ** (n - k); the head at lr
+    layer_decay: float | None = Field(None, gt=0.0, le=1.0)
 
 
 class ScheduleConfig(_Strict):
@@ -158,11 +163,25 @@ class ProbeConfig(_Strict):
     cache_dir: Path | None = None  # None: <output_dir>/../embeddings-cache
 
 
-class AdaptationConfig(_Strict):
-    """How a (pretrained) model is adapted: train all weights, or a probe on embeddings."""
+class LoraOptions(_Strict):
+    """LoRA adapters (peft) on a frozen backbone; the classifier head is trained fully.
 
-    mode: Literal["full", "probe"] = "full"
+    ``target_modules: auto`` picks attention projections for transformers and pointwise
+    (1x1) convolutions and linear layers for CNNs (:func:`medlens.models.lora.default_targets`).
+    """
+
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: Literal["auto"] | list[str] = "auto"
+
+
+class AdaptationConfig(_Strict):
+    """How a (pretrained) model is adapted: all weights, a probe on embeddings, or LoRA."""
+
+    mode: Literal["full", "probe", "lora"] = "full"
     probe: ProbeConfig = ProbeConfig()
+    lora: LoraOptions = LoraOptions()
 
 
 class GenerationConfig(_Strict):
@@ -222,7 +241,7 @@ class TrainConfig(_Strict):
     seed: int = 0
     deterministic: bool = True
     channels_last: bool | None = None  # None: on for 2D models, off for 3D
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # fp16: CUDA, grad scaling
     #: validate and keep an exponential moving average of the weights (e.g. 0.999); None: off
     ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     num_workers: int = Field(0, ge=0)
@@ -253,6 +272,14 @@ class TrainConfig(_Strict):
             raise ValueError("model.freeze.unfreeze_epoch needs model.freeze.backbone: true")
         if self.adaptation.mode == "probe" and self.is_segmentation:
             raise ValueError("adaptation.mode probe is for classification, not segmentation")
+        if self.adaptation.mode == "lora" and self.is_segmentation:
+            raise ValueError("adaptation.mode lora is for classification, not segmentation")
+        if self.adaptation.mode == "lora" and self.model.freeze.backbone:
+            raise ValueError("adaptation.mode lora freezes the backbone itself; drop model.freeze")
+        if self.adaptation.mode == "lora" and not self.model.pretrained:
+            raise ValueError("adaptation.mode lora adapts pretrained weights: set model.pretrained")
+        if self.adaptation.mode == "probe" and self.optimizer.layer_decay is not None:
+            raise ValueError("optimizer.layer_decay is for fine-tuning, not a probe's head")
         _check_section("preprocessing", self.preprocessing)
         _check_section("augmentation", self.augmentation)
         _check_generation(self)

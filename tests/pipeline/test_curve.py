@@ -66,3 +66,21 @@ def test_subsample_split_is_grouped_stratified_and_keeps_other_splits(image_fold
     assert [r.path for r in small] == [r.path for r in manifest]  # order kept
     assert small.split("val").records == manifest.split("val").records
     assert subsample_split(manifest, 0.5, seed=1) == small  # seeded
+
+
+def test_curve_modes_include_lora_and_full_with_layer_decay():
+    from medlens.config import parse_config
+    from medlens.pipeline.curve import DEFAULT_MODES, MODES
+
+    assert DEFAULT_MODES == ("scratch", "probe", "lora", "full")
+    assert MODES["lora"]["adaptation.mode"] == "lora"
+    assert MODES["full"]["optimizer.layer_decay"] == 0.75
+    for overrides in MODES.values():  # every mode is a valid config
+        raw: dict = {"data": {"source": "x"}}
+        for dotted, value in overrides.items():
+            *parents, last = dotted.split(".")
+            node = raw
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[last] = value
+        parse_config(raw)

@@ -15,7 +15,7 @@ def curve(
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the runs and curve."),
     fractions: str = typer.Option("1,5,10,25,100", help="Percent of training labels."),
     seeds: str = typer.Option("0,1,2", help="Seeds per point."),
-    modes: str = typer.Option("scratch,probe,full", help="Adaptation modes (see below)."),
+    modes: str = typer.Option("scratch,probe,lora,full", help="Adaptation modes (see below)."),
     override: list[str] = typer.Option(
         [], "--set", help="MODE.key=value, e.g. scratch.model.name=simple_cnn (repeatable)."
     ),
@@ -26,8 +26,9 @@ def curve(
 ) -> None:
     """Train every (mode, label fraction, seed) point, evaluate on the test split, plot AUC.
 
-    Modes: scratch (no pretrained weights), probe (head on cached embeddings), full
-    (fine-tune all weights from ImageNet). Finished points are reused on a rerun.
+    Modes: scratch (no pretrained weights), probe (head on cached embeddings), lora (LoRA
+    adapters + head on the frozen ImageNet backbone), full (fine-tune all weights from
+    ImageNet with layer-wise lr decay 0.75). Finished points are reused on a rerun.
 
     Examples:
 

@@ -38,6 +38,10 @@ def load_engine(run_dir: Path, card: ModelCard, engine: str) -> Callable:
         from medlens.models import create_model
         from medlens.training.checkpoint import load_weights
 
+        if card.adapter is not None:  # LoRA: base + adapter, merged into plain weights
+            from medlens.models.lora import load_adapted
+
+            return to_channels_last(load_adapted(run_dir, card).eval())
         model = create_model(**card.create_model)
         load_weights(model, run_dir / "model.safetensors", sha256=card.sha256)
         return to_channels_last(model.eval())

@@ -23,14 +23,18 @@ from typing import Any
 from medlens.errors import ConfigError
 from medlens.training.checkpoint import atomic_write_bytes, atomic_write_text
 
-__all__ = ["MODES", "label_efficiency", "parse_mode_overrides"]
+__all__ = ["DEFAULT_MODES", "MODES", "label_efficiency", "parse_mode_overrides"]
 
 #: a mode is config overrides (dotted keys); a new adaptation mode is one entry here
 MODES: dict[str, dict[str, Any]] = {
     "scratch": {"adaptation.mode": "full", "model.pretrained": False},
     "probe": {"adaptation.mode": "probe", "model.pretrained": "imagenet"},
     "full": {"adaptation.mode": "full", "model.pretrained": "imagenet"},
+    "lora": {"adaptation.mode": "lora", "model.pretrained": "imagenet"},
 }
+#: ``full`` fine-tunes with layer-wise lr decay (``optimizer.layer_decay``)
+MODES["full"]["optimizer.layer_decay"] = 0.75
+DEFAULT_MODES = ("scratch", "probe", "lora", "full")
 CSV_COLUMNS = ("mode", "fraction", "seed", "n_train", "auc", "ci_low", "ci_high", "cpu_s")
 
 
@@ -49,7 +53,7 @@ def label_efficiency(
     ``fractions`` may map a mode to its own fractions (e.g. fewer for a costly mode).
     """
     out_dir = Path(out_dir)
-    modes = {name: MODES[name] for name in ("scratch", "probe", "full")} if modes is None else modes
+    modes = {name: MODES[name] for name in DEFAULT_MODES} if modes is None else modes
     per_mode = {
         m: fractions.get(m, ()) if isinstance(fractions, Mapping) else fractions for m in modes
     }

@@ -69,8 +69,10 @@ def expected_sha256(card: dict[str, Any]) -> str | None:
 
 
 def verify_weights(run_dir: Path, card: dict[str, Any]) -> str:
-    """Check model.safetensors against model.json; return the hash."""
-    weights = run_dir / WEIGHTS_FILE
+    """Check the weights (model.safetensors, or a LoRA adapter) against model.json."""
+    adapter = card.get("adapter")
+    name = Path(str(adapter["file"])).name if isinstance(adapter, dict) else WEIGHTS_FILE
+    weights = run_dir / name  # a file name beside the card, never a path out of the run
     expected = expected_sha256(card)
     if expected is None:
         raise ServiceError(f"{run_dir / 'model.json'} records no sha256 for {WEIGHTS_FILE}")

@@ -49,6 +49,9 @@ class TaskSetup:
     optimizer: torch.optim.Optimizer | None = None
     #: the task's own training step (see :data:`medlens.training.loop.StepFn`)
     step_fn: Callable[..., float] | None = None
+    #: writes the weights into the run directory and returns the card fields (``sha256``,
+    #: a LoRA run's ``adapter`` section); None: the whole model as ``model.safetensors``
+    save_weights: Callable[[nn.Module, Path], dict[str, Any]] | None = None
 
 
 class Task(ABC):

@@ -109,9 +109,18 @@ class ClassificationTask(Task):
         create_kwargs.update(getattr(model, "create_options", {}))  # e.g. a backbone's arch
         if config.model.freeze.backbone:
             freeze_backbone(model)
+        if config.model.grad_checkpointing:
+            from medlens.models.checkpointing import enable_grad_checkpointing
+
+            enable_grad_checkpointing(model)
         preprocessing = self._preprocessing(model)
         if config.adaptation.mode == "probe":
             return self._probe_setup(model, preprocessing, create_kwargs, device, dist)
+        save = None
+        notes = [f"{self.in_chans}-channel {self.spatial_dims}D input, model {self.model_name}"]
+        if config.adaptation.mode == "lora":
+            model, save, note = self._lora(model)
+            notes.append(note)
         augment = build_augmentation(config.augmentation)
         train_set = self._dataset(config.data.train_split, preprocessing, augment)
         val_set = self._dataset(config.data.val_split, preprocessing, None)
@@ -129,11 +138,29 @@ class ClassificationTask(Task):
         )
         counts = _class_counts(train_set.targets, self.name, len(manifest.classes))
         loss = build_loss(config.loss, self.name, counts)  # type: ignore[arg-type]
-        notes = [f"{self.in_chans}-channel {self.spatial_dims}D input, model {self.model_name}"]
         return TaskSetup(
             model, train, val, loss.to(device), preprocessing, manifest.classes, create_kwargs,
-            grad_clip=config.grad_clip, notes=notes,
+            grad_clip=config.grad_clip, notes=notes, save_weights=save,
         )  # fmt: skip
+
+    def _lora(self, model: torch.nn.Module) -> tuple[torch.nn.Module, Any, str]:
+        """The peft-wrapped model, its adapter writer and a note (:mod:`medlens.models.lora`)."""
+        from functools import partial
+
+        from medlens.models.lora import apply_lora, base_identity, lora_settings, save_adapter
+
+        settings = lora_settings(model, self.config.adaptation.lora)
+        pretrained = self.config.model.pretrained
+        source = "imagenet" if pretrained is True else str(pretrained)
+        base = {"pretrained": source, "sha256": base_identity(model)}
+        wrapped = apply_lora(model, settings)
+        trainable = sum(p.numel() for p in wrapped.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in wrapped.parameters())
+        note = (
+            f"LoRA r={settings['r']} on {len(settings['target_modules'])} layers: "
+            f"{trainable:,} of {total:,} parameters trained"
+        )
+        return wrapped, partial(save_adapter, settings=settings, base=base), note
 
     def _probe_setup(
         self,

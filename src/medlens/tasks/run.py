@@ -45,7 +45,14 @@ from medlens.training.distributed import (
 from medlens.training.loop import Trainer
 from medlens.training.seed import seed_everything
 
-__all__ = ["CHECKPOINT", "build_manifest", "make_task", "resolve_precision", "train_run"]
+__all__ = [
+    "CHECKPOINT",
+    "build_manifest",
+    "make_grad_scaler",
+    "make_task",
+    "resolve_precision",
+    "train_run",
+]
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 
@@ -211,6 +218,7 @@ def _trainer(
     from medlens.training.optim import LRSchedule, build_optimizer
 
     optimizer = setup.optimizer or build_optimizer(setup.model, config.optimizer)
+    dtype = resolve_precision(config.precision, device, spatial_dims=_dims(task))
     steps = len(setup.train_loader)
     schedule = LRSchedule(optimizer, config.schedule, epochs=config.epochs, steps_per_epoch=steps)
     callbacks = list(extra_callbacks)
@@ -236,7 +244,8 @@ def _trainer(
         l1=config.optimizer.l1,
         grad_clip=setup.grad_clip,
         channels_last=channels_last,
-        autocast_dtype=resolve_precision(config.precision, device, spatial_dims=_dims(task)),
+        autocast_dtype=dtype,
+        grad_scaler=make_grad_scaler(dtype, device),
         ema_decay=config.ema_decay,
         device=device,
         dist=dist,
@@ -262,7 +271,12 @@ def resolve_precision(
 ) -> torch.dtype | None:
     """The autocast dtype: bf16 only where the hardware computes it natively, and for 3D
     models only where this PyTorch's bf16 conv3d gradients are right
-    (:func:`medlens.training.precision.bf16_conv3d_sound`)."""
+    (:func:`medlens.training.precision.bf16_conv3d_sound`); fp16 (with gradient scaling, see
+    :func:`make_grad_scaler`) on CUDA only."""
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ConfigError("precision fp16 needs a CUDA GPU; on this machine use bf16 or fp32")
+        return torch.float16
     native = _has_native_bf16(device)
     if precision == "bf16" and not native:
         raise ConfigError("precision bf16 asked, but this hardware has no native bf16")
@@ -284,6 +298,11 @@ def _bf16_conv3d_sound(device: torch.device) -> bool:
     return bf16_conv3d_sound(device.type)
 
 
+def make_grad_scaler(dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled for fp16 autocast only (bf16 and fp32 need none)."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
 def _has_native_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -303,7 +322,10 @@ def _finish(
 
     fields = task.card_fields(trainer, setup)
     model = setup.final_model(setup.model) if setup.final_model else setup.model
-    sha256 = save_weights(model, run_dir / "model.safetensors")
+    if setup.save_weights is not None:  # LoRA: only the adapter (+ head)
+        saved = setup.save_weights(model, run_dir)
+    else:
+        saved = {"sha256": save_weights(model, run_dir / "model.safetensors")}
     state = trainer.state
     best = state.best_metric if state.best_epoch >= 0 else None
     write_card(
@@ -317,7 +339,7 @@ def _finish(
             **fields,
             "data_fingerprint": load_fingerprint(run_dir / "fingerprint.json"),
             "synthetic_data": _synthetic_summary(config, task),
-            "sha256": sha256,
+            **saved,
             "training": {
                 "best_epoch": state.best_epoch,
                 "epochs_run": state.epoch,
@@ -362,7 +384,8 @@ def _precision_note(config: TrainConfig, task: Task, trainer: Trainer) -> dict[s
 
 def _precision_name(dtype: torch.dtype | None) -> str:
     """What the training steps computed in: ``fp32``, or the autocast dtype (``bf16``)."""
-    return "fp32" if dtype is None else {torch.bfloat16: "bf16"}.get(dtype, str(dtype))
+    names = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+    return "fp32" if dtype is None else names.get(dtype, str(dtype))
 
 
 def _say(console: Any, dist: DistContext, text: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,7 @@ class TrainState:
     best_epoch: int = -1
     bad_epochs: int = 0
     should_stop: bool = False
+    skipped_steps: int = 0  # fp16: steps the grad scaler skipped (inf/NaN gradients)
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Trainer:
         channels_last: bool = False,
         autocast_dtype: torch.dtype | None = None,
         ema_decay: float | None = None,
+        grad_scaler: torch.amp.GradScaler | None = None,
         device: torch.device | str = "cpu",
         dist: DistContext | None = None,
         step_fn: StepFn | None = None,
@@ -130,6 +133,8 @@ class Trainer:
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.autocast_dtype = autocast_dtype
+        # fp16: scale the loss, unscale before clipping, skip steps with inf/NaN gradients
+        self.scaler = grad_scaler or torch.amp.GradScaler(self.device.type, enabled=False)
         self.dist = dist or DistContext()
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -184,15 +189,32 @@ class Trainer:
             loss = self.loss_fn(forward(self.ddp_model, images).float(), targets)
         loss = loss + l1_penalty(self.model, self.l1)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if self.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        self.optimizer.step()
-        if self.ema is not None:
-            self.ema.update(self.model)
-        self.schedule.after_batch()
+        if self._step_optimizer():
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.schedule.after_batch()
+        else:  # a skipped fp16 step still advances the schedule, as planned
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", "Detected call of `lr_scheduler.step", UserWarning
+                )
+                self.schedule.after_batch()
         self.state.step += 1
         return float(loss.detach())
+
+    def _step_optimizer(self) -> bool:
+        """Step (the scaler skips it when a gradient is inf/NaN), update the scale; return
+        whether the optimiser stepped."""
+        scale = self.scaler.get_scale()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        skipped = self.scaler.is_enabled() and self.scaler.get_scale() < scale
+        self.state.skipped_steps += int(skipped)
+        return not skipped
 
     @torch.no_grad()
     def predict_logits(
@@ -233,7 +255,7 @@ class Trainer:
             self.state.bad_epochs += 1
         if self.patience is not None and self.state.bad_epochs >= self.patience:
             self.state.should_stop = True
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = max(group["lr"] for group in self.optimizer.param_groups)  # LLRD: the head's
         result = EpochResult(self.state.epoch, train_loss, lr, is_best, dict(metrics))
         self.state.epoch += 1
         return result
@@ -246,6 +268,7 @@ class Trainer:
             "best_model": self.best_weights,
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "trainer": asdict(self.state),
             "rng": get_rng_state(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
@@ -257,6 +280,8 @@ class Trainer:
         self.best_weights = state["best_model"]
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.state = TrainState(**state["trainer"])
         set_rng_state(state["rng"])
         if self.ema is not None and state.get("ema") is not None:

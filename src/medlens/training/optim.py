@@ -9,24 +9,66 @@ import torch
 from torch import nn
 
 from medlens.config import OptimizerConfig, ScheduleConfig
+from medlens.errors import ConfigError
 
-__all__ = ["LRSchedule", "build_optimizer", "l1_penalty"]
+__all__ = ["LRSchedule", "build_optimizer", "l1_penalty", "layer_depths"]
 
 
 def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
-    """SGD (Nesterov momentum), Adam or AdamW; no weight decay on biases and norm layers."""
-    decay, no_decay = [], []
-    for param in model.parameters():
-        (no_decay if param.ndim <= 1 else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    """SGD (Nesterov momentum), Adam or AdamW; no weight decay on biases and norm layers.
+
+    With ``config.layer_decay`` the parameters are grouped by depth (:func:`layer_depths`):
+    stage ``k`` of ``n`` trains at ``lr * layer_decay ** (n - k)``, the head at ``lr``.
+    """
+    depths = layer_depths(model) if config.layer_decay is not None else {}
+    top = max(depths.values(), default=0)
+    grouped: dict[tuple[int, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        key = (depths.get(name, top), param.ndim > 1)
+        grouped.setdefault(key, []).append(param)
+    groups = []
+    for (depth, decays), params in sorted(grouped.items(), key=lambda kv: (kv[0][0], not kv[0][1])):
+        scale = (config.layer_decay or 1.0) ** (top - depth)
+        groups.append({
+            "params": params, "weight_decay": config.weight_decay if decays else 0.0,
+            "lr": config.lr * scale, "lr_scale": scale, "layer": depth,
+        })  # fmt: skip
     if config.name == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
     if config.name == "adam":
         return torch.optim.Adam(groups, lr=config.lr)
     return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def layer_depths(model: nn.Module) -> dict[str, int]:
+    """Parameter name -> depth: ``k`` for the model's ``stages[k]`` (input first), ``n``
+    (one past the last stage) for everything else: the classifier head.
+
+    A peft-wrapped model is grouped by its base model's stages (adapter tensors sit inside
+    the layers they adapt).
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    stages = getattr(base, "stages", None)
+    if not stages:
+        raise ConfigError(
+            f"optimizer.layer_decay needs a model with stages; {type(base).__name__} has none"
+        )
+    prefix = "" if base is model else _prefix(model, base)
+    owner = {f"{prefix}{module}": k for k, group in enumerate(stages) for module in group}
+    depths = {}
+    for name, _ in model.named_parameters():
+        parts = name.split(".")
+        found = (owner.get(".".join(parts[:i])) for i in range(len(parts), 0, -1))
+        depth = next((d for d in found if d is not None), len(stages))
+        depths[name] = depth
+    return depths
+
+
+def _prefix(model: nn.Module, base: nn.Module) -> str:
+    for name, module in model.named_modules():
+        if module is base:
+            return f"{name}." if name else ""
+    return ""
 
 
 def l1_penalty(model: nn.Module, coefficient: float) -> torch.Tensor | float:
