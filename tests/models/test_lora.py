@@ -135,3 +135,28 @@ def test_the_service_verifies_and_loads_a_lora_run(lora_run: Path):
     handle.load()
     assert handle.ready, handle.error
     assert handle.card["adapter"]["base"]["sha256"] == card["adapter"]["base"]["sha256"]
+
+
+@pytest.mark.slow
+def test_a_lora_run_prunes_into_a_plain_run(lora_run: Path, tmp_path: Path):
+    """Pruning starts from the merged adapter weights and writes an ordinary run."""
+    from medlens.export.prune import prune_run, sparsity
+    from medlens.inference import Predictor
+
+    out = prune_run(lora_run, tmp_path / "pruned", amount=0.5, finetune_epochs=1)
+    card = json.loads((out / "model.json").read_text())
+    assert card.get("adapter") is None and (out / "model.safetensors").is_file()
+    assert not (out / "adapter.safetensors").exists()
+    assert sparsity(Predictor.from_run(out, engine="torch").model) == pytest.approx(0.5, abs=0.01)
+    report = json.loads((out / "compression.json").read_text())
+    assert report["reports"]["source"]["auc"] is not None
+
+
+@pytest.mark.slow
+def test_a_lora_teacher_distils_into_a_plain_student(lora_run: Path, tmp_path: Path):
+    from medlens.export.distill import distill_run
+
+    out = distill_run(lora_run, tmp_path / "student", student="simple_cnn", epochs=1)
+    card = json.loads((out / "model.json").read_text())
+    assert card["architecture"] == "simple_cnn" and card.get("adapter") is None
+    assert (out / "compression.json").is_file()

@@ -65,8 +65,9 @@ def model_report(
 ) -> ModelReport:
     """Measure a run on ``split`` of its ``manifest.csv`` (falls back to ``val``).
 
-    ``weights_zip_bytes`` is the deflate-compressed size of ``model.safetensors``: what
-    unstructured sparsity saves on disk or on the wire, since the tensors stay dense.
+    ``weights_zip_bytes`` is the deflate-compressed size of the weights file
+    (``model.safetensors``; a LoRA run's adapter): what unstructured sparsity saves on disk or
+    on the wire, since the tensors stay dense.
     """
     from medlens.export.run import split_tensors
     from medlens.export.verify import auc_or_none, class_probabilities, collect_logits, decide
@@ -85,7 +86,7 @@ def model_report(
     predicted = decide(probs, card.output_task, card.threshold, card.ordinal)
     truth = y.numpy() if card.task != "binary" else y.numpy().astype(bool)
     return ModelReport(
-        **_model_fields(run_dir, model, card.architecture),
+        **_model_fields(run_dir, model, card),
         split=used,
         images=len(x),
         auc=auc_or_none(y.numpy(), probs, card.output_task),
@@ -94,13 +95,13 @@ def model_report(
     )
 
 
-def _model_fields(run_dir: Path, model: torch.nn.Module, architecture: str) -> dict[str, Any]:
+def _model_fields(run_dir: Path, model: torch.nn.Module, card: Any) -> dict[str, Any]:
     """The report's fields about the model and its weights file (the same for every task)."""
     total, nonzero = count_parameters(model)
-    weights = run_dir / "model.safetensors"
+    weights = run_dir / card.weights_file
     return {
         "run": str(run_dir),
-        "architecture": architecture,
+        "architecture": card.architecture,
         "parameters": total,
         "nonzero_parameters": nonzero,
         "weights_bytes": weights.stat().st_size,
@@ -123,7 +124,7 @@ def _segmentation_report(
     cases = load_cases(records, predictor.preprocessing, predictor.label_values)
     patch = torch.zeros(1, int(cases[0].image.shape[0]), *plan.patch_size)
     return ModelReport(
-        **_model_fields(run_dir, model, predictor.card.architecture),
+        **_model_fields(run_dir, model, predictor.card),
         split=used,
         images=len(cases),
         auc=None,

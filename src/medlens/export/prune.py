@@ -11,7 +11,8 @@ sparsity shrinks the compressed file, not the latency of dense CPU kernels.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,18 +89,21 @@ def sparsity(model: nn.Module, *, structured: bool = False) -> float:
 
 
 class PruneCallback(CallbackBase):
-    """Loads the source weights and prunes at the start; keeps pruned weights at zero."""
+    """Loads the source weights and prunes at the start; keeps pruned weights at zero.
 
-    def __init__(self, weights: Path, sha256: str, amount: float, structured: bool) -> None:
-        self.weights, self.sha256 = weights, sha256
+    ``load_source(model)`` puts the source run's weights into the model to prune
+    (:func:`source_loader`)."""
+
+    def __init__(
+        self, load_source: Callable[[nn.Module], None], amount: float, structured: bool
+    ) -> None:
+        self.load_source = load_source
         self.amount, self.structured = amount, structured
         self.masks: dict[nn.Module, torch.Tensor] = {}
 
     def on_train_start(self, trainer: Any) -> None:
-        from medlens.training.checkpoint import load_weights
-
         model = trainer.model
-        load_weights(model, self.weights, sha256=self.sha256)
+        self.load_source(model)
         model.to(memory_format=torch.contiguous_format)  # torch's pruning flattens with view()
         self.masks = prune_model(model, self.amount, structured=self.structured)
         model.to(memory_format=trainer.memory_format)
@@ -146,7 +150,7 @@ def prune_run(
     card = read_card(run_dir)
     refuse_padded_slices(card.preprocessing or {}, "pruning")
     config = derived_config(run_dir, out_dir, card, epochs=finetune_epochs, lr_factor=lr_factor)
-    callback = PruneCallback(run_dir / "model.safetensors", card.sha256, amount, structured)
+    callback = PruneCallback(source_loader(run_dir, card), amount, structured)
     train_run(config, callbacks=[callback], console=console)
     settings = {
         "source": str(run_dir),
@@ -161,6 +165,18 @@ def prune_run(
     }
     write_comparison(out_dir, "prune", settings, reports)
     return out_dir
+
+
+def source_loader(run_dir: Path, card: Any) -> Callable[[nn.Module], None]:
+    """What loads a run's weights, hash-checked, into a plain model of its architecture:
+    ``model.safetensors``, or a LoRA run's base + adapter merged."""
+    from medlens.training.checkpoint import load_weights
+
+    if card.adapter:
+        from medlens.models.lora import load_adapted
+
+        return lambda model: model.load_state_dict(load_adapted(run_dir, card).state_dict())
+    return partial(load_weights, path=run_dir / "model.safetensors", sha256=card.sha256)
 
 
 def derived_config(
@@ -182,9 +198,13 @@ def derived_config(
     fresh = {"pretrained": False, "freeze": type(config.model.freeze)(), **(model or {})}
     model_cfg = config.model.model_copy(update=fresh)
     optimizer = config.optimizer.model_copy(update={"lr": config.optimizer.lr * lr_factor})
+    adaptation = config.adaptation
+    if adaptation.mode == "lora":  # the new run trains plain weights, from the merged source
+        adaptation = adaptation.model_copy(update={"mode": "full"})
     update = {
         "data": data,
         "model": model_cfg,
+        "adaptation": adaptation,
         "optimizer": optimizer,
         "epochs": epochs,
         "output_dir": out_dir,
