@@ -181,3 +181,32 @@ def test_cli_register_and_errors(tracked: dict) -> None:
     assert done.exit_code != 0 and "not in the model registry" in done.output
     done = runner.invoke(app, ["train", "--data", run_dir, "--track-uri", uri])
     assert done.exit_code != 0 and "--track-uri needs --track mlflow" in done.output
+
+
+@pytest.mark.slow
+def test_a_resumed_run_logs_each_epoch_once(
+    tmp_path: Path, image_folder: Path, make_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after MLflow got epoch 1 but before its checkpoint: the rerun logs it once."""
+    from medlens.tasks.run import train_run
+    from medlens.training import callbacks
+
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    run_dir = tmp_path / "run"
+    config = make_config(image_folder, run_dir, epochs=3,
+                         tracking={"uri": uri, "experiment": "resume"})  # fmt: skip
+    original = callbacks.CheckpointCallback.on_epoch_end
+
+    def die_before_saving(self, trainer, result):  # noqa: ANN001, ANN202
+        if result.epoch == 1:
+            raise KeyboardInterrupt
+        original(self, trainer, result)
+
+    monkeypatch.setattr(callbacks.CheckpointCallback, "on_epoch_end", die_before_saving)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config)
+    monkeypatch.undo()
+    train_run(resume=run_dir)
+    run_id = json.loads((run_dir / "tracking.json").read_text())["run_id"]
+    steps = [m.step for m in _client(uri).get_metric_history(run_id, "train_loss")]
+    assert sorted(steps) == [0, 1, 2]

@@ -26,14 +26,18 @@ class TrackingCallback:
     def __init__(self, run_dir: str | Path, config: TrackingConfig) -> None:
         self.run_dir, self.config = Path(run_dir), config
         self.run: TrackedRun | None = None
+        self.logged_through = -1  # epochs already in MLflow (a resumed run re-runs some)
 
     def on_train_start(self, trainer: Trainer) -> None:
         self.run = open_tracked_run(
             self.run_dir, uri=self.config.uri, experiment=self.config.experiment
         )
+        self.logged_through = self.run.last_step("train_loss")
 
     def on_epoch_end(self, trainer: Trainer, result: EpochResult) -> None:
-        if self.run is not None:
+        # an epoch re-run after a resume gives the same figures (resume is bit-for-bit):
+        # logged once, not twice
+        if self.run is not None and result.epoch > self.logged_through:
             figures = {"train_loss": result.train_loss, "lr": result.lr, **result.metrics}
             self.run.log_metrics(figures, step=result.epoch)
 

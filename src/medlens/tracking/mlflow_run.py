@@ -86,6 +86,11 @@ class TrackedRun:
         if items:
             self.client.log_batch(self.run_id, metrics=items)
 
+    def last_step(self, key: str) -> int:
+        """The highest step logged for metric ``key`` (-1: none yet)."""
+        history = self.client.get_metric_history(self.run_id, key)
+        return max((m.step for m in history), default=-1)
+
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
