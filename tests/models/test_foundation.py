@@ -94,14 +94,15 @@ def test_first_use_records_hash_and_a_changed_file_is_refused(tiny_snapshots, fo
 def test_catalogue_hash_mismatch_is_refused(tiny_snapshots, foundation_env):
     from dataclasses import replace
 
-    from medlens.models.hub import file_sha256, verify_files
+    from medlens.models.hub import verify_files
+    from medlens.training.checkpoint import sha256_file
 
     file = tiny_snapshots["timm"][0] / "model.safetensors"
     entry = replace(foundation_entry("dinov2_vits14"), sha256={"model.safetensors": "0" * 64})
     with pytest.raises(WeightsError, match="the catalogue says"):
         verify_files(entry, [file], "local:x")
-    good = replace(entry, sha256={"model.safetensors": file_sha256(file)})
-    assert verify_files(good, [file], "local:x") == {"model.safetensors": file_sha256(file)}
+    good = replace(entry, sha256={"model.safetensors": sha256_file(file)})
+    assert verify_files(good, [file], "local:x") == {"model.safetensors": sha256_file(file)}
 
 
 def test_pickles_are_refused(tiny_snapshots, foundation_env):

@@ -10,16 +10,15 @@ at first use (``$MEDLENS_HOME/foundation-sha256.json``, default ``~/.cache/medle
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medlens.errors import WeightsError
-from medlens.training.checkpoint import atomic_write_text
+from medlens.training.checkpoint import atomic_write_text, sha256_file
 
 if TYPE_CHECKING:
     from medlens.models.foundation import FoundationEntry
@@ -29,7 +28,6 @@ __all__ = [
     "FirstUseWarning",
     "Snapshot",
     "download_snapshot",
-    "file_sha256",
     "hub_cache_dir",
     "hub_offline",
     "pin_file",
@@ -125,19 +123,12 @@ def _refuse_pickle(entry: FoundationEntry, files: list[Path]) -> None:
 
 def _from_hub(entry: FoundationEntry) -> tuple[Path, str]:
     """The cached snapshot of the pinned revision; downloaded when online and missing."""
-    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        path = snapshot_download(
-            entry.repo_id,
-            revision=entry.revision,
-            cache_dir=hub_cache_dir(),
-            allow_patterns=_ALLOW,
-            local_files_only=True,
-        )
-        if any((Path(path) / name).is_file() for name in entry.files) or hub_offline():
-            return Path(path), f"hub:{entry.repo_id}@{_commit_of(Path(path))}"
+        path = _snapshot(entry, local_files_only=True)
+        if any((path / name).is_file() for name in entry.files) or hub_offline():
+            return path, f"hub:{entry.repo_id}@{_commit_of(path)}"
     except LocalEntryNotFoundError:  # not cached (or only partly: completed below)
         pass
     if hub_offline():
@@ -153,16 +144,10 @@ def _from_hub(entry: FoundationEntry) -> tuple[Path, str]:
 
 def download_snapshot(entry: FoundationEntry) -> Path:
     """Download the pinned revision (json and safetensors files only) into the hub cache."""
-    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
     try:
-        path = snapshot_download(
-            entry.repo_id,
-            revision=entry.revision,
-            cache_dir=hub_cache_dir(),
-            allow_patterns=_ALLOW,
-        )
+        path = _snapshot(entry)
     except GatedRepoError:
         raise WeightsError(
             f"{entry.name}: {entry.repo_id} is gated: request access on "
@@ -172,20 +157,26 @@ def download_snapshot(entry: FoundationEntry) -> Path:
         raise WeightsError(f"{entry.name}: hub repository {entry.repo_id} not found") from None
     except (HfHubHTTPError, OSError) as exc:
         raise WeightsError(f"{entry.name}: download of {entry.repo_id} failed: {exc}") from None
+    return path
+
+
+def _snapshot(entry: FoundationEntry, **options: Any) -> Path:
+    """``snapshot_download`` of the pinned revision, json and safetensors files only."""
+    from huggingface_hub import snapshot_download
+
+    path = snapshot_download(
+        entry.repo_id,
+        revision=entry.revision,
+        cache_dir=hub_cache_dir(),
+        allow_patterns=_ALLOW,
+        **options,
+    )
     return Path(path)
 
 
 def _commit_of(snapshot: Path) -> str:
     """The commit a hub-cache snapshot folder is named after."""
     return snapshot.name
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_files(entry: FoundationEntry, files: list[Path], origin: str) -> dict[str, str]:
@@ -199,7 +190,7 @@ def verify_files(entry: FoundationEntry, files: list[Path], origin: str) -> dict
     recorded = pins.get(key, {})
     hashes, new = {}, {}
     for file in files:
-        got = file_sha256(file)
+        got = sha256_file(file)
         expected = entry.sha256.get(file.name) or recorded.get(file.name)
         if expected is not None and expected != got:
             where = "the catalogue" if entry.sha256.get(file.name) else f"first use ({pin_file()})"

@@ -8,7 +8,6 @@ tracked holds ``tracking.json`` (tracking URI, experiment and MLflow run id), so
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from medlens.errors import ConfigError, MedlensError
-from medlens.training.checkpoint import atomic_write_text
+from medlens.training.checkpoint import atomic_write_text, sha256_file
 
 __all__ = [
     "TRACKING_FILE",
@@ -176,11 +175,11 @@ def run_tags(run_dir: Path) -> dict[str, str]:
 
     tags = {"medlens.version": __version__}
     if (run_dir / "config.yaml").is_file():
-        tags["medlens.config_sha256"] = _sha256(run_dir / "config.yaml")
+        tags["medlens.config_sha256"] = sha256_file(run_dir / "config.yaml")
     if (run_dir / "fingerprint.json").is_file():
         fingerprint = json.loads((run_dir / "fingerprint.json").read_text())
         tags["medlens.data_fingerprint"] = str(fingerprint.get("manifest_sha256"))
-        tags["medlens.fingerprint_sha256"] = _sha256(run_dir / "fingerprint.json")
+        tags["medlens.fingerprint_sha256"] = sha256_file(run_dir / "fingerprint.json")
     tags.update({f"medlens.split_sha256.{k}": v for k, v in split_hashes(run_dir).items()})
     commit = git_commit(Path.cwd())
     if commit is not None:
@@ -228,7 +227,3 @@ def _flat(data: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
             yield name, json.dumps(value)
         else:
             yield name, value
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
