@@ -218,7 +218,7 @@ def _trainer(
     from medlens.training.optim import LRSchedule, build_optimizer
 
     optimizer = setup.optimizer or build_optimizer(setup.model, config.optimizer)
-    dtype = resolve_precision(config.precision, device, spatial_dims=_dims(task))
+    dtype = resolve_precision(config.precision, device, spatial_dims=task.spatial_dims)
     steps = len(setup.train_loader)
     schedule = LRSchedule(optimizer, config.schedule, epochs=config.epochs, steps_per_epoch=steps)
     callbacks = list(extra_callbacks)
@@ -364,10 +364,6 @@ def _synthetic_summary(config: TrainConfig, task: Task) -> dict[str, Any] | None
     return synthetic_summary(task.manifest, config.data, Path(config.output_dir))
 
 
-def _dims(task: Task) -> int:
-    return int(getattr(task, "spatial_dims", 2))
-
-
 def _precision_note(config: TrainConfig, task: Task, trainer: Trainer) -> dict[str, str]:
     """A card note when ``precision: auto`` declined bf16 for a 3D model (see
     :mod:`medlens.training.precision`)."""
@@ -376,7 +372,7 @@ def _precision_note(config: TrainConfig, task: Task, trainer: Trainer) -> dict[s
     declined = (
         config.precision == "auto"
         and trainer.autocast_dtype is None
-        and _dims(task) == 3
+        and task.spatial_dims == 3
         and _has_native_bf16(trainer.device)
     )
     return {"precision_note": BF16_CONV3D_NOTE} if declined else {}
