@@ -55,19 +55,23 @@ def test_lora_config_is_checked():
     assert config.adaptation.lora.r == 4 and config.adaptation.lora.target_modules == "auto"
 
 
-@pytest.fixture(scope="module")
-def lora_run(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _lora_config(image_folder: Path, out: Path, epochs: int = 2):
     from medlens.config import parse_config
-    from medlens.tasks.run import train_run
 
-    config = parse_config({
+    return parse_config({
         "data": {"source": str(image_folder), "val_fraction": 0.25, "test_fraction": 0.25},
         "model": {"name": "efficientnet_lite0", "pretrained": "imagenet", "image_size": 16},
         "adaptation": {"mode": "lora", "lora": {"r": 4}},
-        "optimizer": {"lr": 0.01}, "epochs": 2, "batch_size": 8, "num_threads": 1,
-        "output_dir": str(tmp_path_factory.mktemp("lora") / "run"),
+        "optimizer": {"lr": 0.01}, "epochs": epochs, "batch_size": 8, "num_threads": 1,
+        "output_dir": str(out),
     })  # fmt: skip
-    return train_run(config)
+
+
+@pytest.fixture(scope="module")
+def lora_run(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from medlens.tasks.run import train_run
+
+    return train_run(_lora_config(image_folder, tmp_path_factory.mktemp("lora") / "run"))
 
 
 @pytest.mark.slow
@@ -160,3 +164,24 @@ def test_a_lora_teacher_distils_into_a_plain_student(lora_run: Path, tmp_path: P
     card = json.loads((out / "model.json").read_text())
     assert card["architecture"] == "simple_cnn" and card.get("adapter") is None
     assert (out / "compression.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_killed_lora_run_resumes_bit_for_bit(image_folder: Path, tmp_path: Path):
+    """Killed after epoch 1 of 3 and resumed: the same metrics and the same adapter bytes."""
+    from tests.training.test_loop import _train_interrupted
+
+    from medlens.tasks.run import train_run
+    from medlens.training.callbacks import read_metrics
+
+    full = train_run(_lora_config(image_folder, tmp_path / "full", epochs=3))
+    cut = tmp_path / "cut"
+    _train_interrupted(_lora_config(image_folder, cut, epochs=3), stop_after=1)
+    assert (
+        not (cut / "adapter.safetensors").exists() and len(read_metrics(cut / "metrics.jsonl")) == 1
+    )
+    train_run(resume=cut)
+    assert read_metrics(cut / "metrics.jsonl") == read_metrics(full / "metrics.jsonl")
+    adapter = (cut / "adapter.safetensors").read_bytes()
+    assert adapter == (full / "adapter.safetensors").read_bytes()
+    assert not (cut / "model.safetensors").exists()
