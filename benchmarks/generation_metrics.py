@@ -28,7 +28,6 @@ Features of each set are cached in ``--cache`` (keyed by extractor and array byt
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import resource
 import time
@@ -38,32 +37,10 @@ from typing import Any
 import numpy as np
 
 from medlens.evaluation import generative as gen
+from medlens.evaluation.generative_features import CachedFeatures
 from medlens.evaluation.generative_report import write_generation_report
 
 CLASSES = ("normal", "pneumonia")
-
-
-class CachedFeatures:
-    """An extractor whose outputs are kept on disk, keyed by its name and the input bytes."""
-
-    def __init__(self, extractor: Any, folder: Path) -> None:
-        self.extractor, self.folder, self.name = extractor, folder, extractor.name
-        self.seconds = 0.0
-        self.images = 0
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        array = np.ascontiguousarray(images, np.float32)
-        key = hashlib.sha256(self.name.encode() + array.tobytes()).hexdigest()[:20]
-        path = self.folder / f"{key}.npy"
-        if path.is_file():
-            return np.load(path)
-        start = time.perf_counter()
-        features = self.extractor(array)
-        self.seconds += time.perf_counter() - start
-        self.images += len(array)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        np.save(path, features)
-        return features
 
 
 def load_split(data: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -223,8 +200,8 @@ def main() -> None:
                 )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"feature extraction: {extract.images} images in {extract.seconds:.1f} s "
-        f"({extract.images / max(extract.seconds, 1e-9):.1f} images/s); total "
+        f"feature extraction: {extract.computed} images in {extract.seconds:.1f} s "
+        f"({extract.computed / max(extract.seconds, 1e-9):.1f} images/s); total "
         f"{time.perf_counter() - start:.0f} s; peak RSS {rss:.0f} MiB"
     )
     print(f"reports: {args.out}/<set>/report.html")

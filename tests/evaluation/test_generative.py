@@ -323,8 +323,10 @@ def test_evaluate_generation_writes_metrics_and_report(tmp_path: Path) -> None:
         Image.fromarray(image).save(folder / str(label) / f"{i}.png")  # copies of training
     (folder / "provenance.json").write_text(json.dumps({"synthetic": True, "requests": []}))
     out = gen.evaluate_generation(
-        folder, real, tmp_path / "eval", features=_Pixels(), kid_subsets=3, ms_ssim_pairs=10
-    )
+        folder, real, tmp_path / "eval", features=_Pixels(), kid_subsets=3, ms_ssim_pairs=10,
+        feature_cache=tmp_path / "cache",
+    )  # fmt: skip
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 3  # test, train and samples
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["counts"]["fake"] == {"0": 6, "1": 6}
     assert metrics["counts"]["train"] == {"0": 20, "1": 20}
@@ -332,6 +334,29 @@ def test_evaluate_generation_writes_metrics_and_report(tmp_path: Path) -> None:
     assert metrics["ms_ssim_settings"]["scales"] < 5  # 16 px
     page = (out / "report.html").read_text()
     assert "Provenance" in page and "Memorisation check" in page
+
+
+def test_cached_features_embed_each_image_set_once(tmp_path: Path) -> None:
+    from medlens.evaluation.generative_features import CachedFeatures
+
+    class Counting(_Pixels):
+        calls = 0
+
+        def __call__(self, images: np.ndarray) -> np.ndarray:
+            Counting.calls += 1
+            return super().__call__(images)
+
+    images = _blobs(6, 0, size=16)
+    cached = CachedFeatures(Counting(), tmp_path / "cache")
+    first = cached(images)
+    assert np.array_equal(CachedFeatures(Counting(), tmp_path / "cache")(images), first)
+    assert Counting.calls == 1 and cached.computed == 6 and len(list(tmp_path.glob("cache/*"))) == 1
+    cached(images[:3])  # other images, other key
+    other = Counting()
+    other.name = "pixels4-other"  # another extractor never reads this one's features
+    CachedFeatures(other, tmp_path / "cache")(images)
+    assert Counting.calls == 3 and len(list(tmp_path.glob("cache/*.npy"))) == 3
+    assert not list(tmp_path.glob("cache/.*"))  # no temporary files left
 
 
 def test_public_names_exist_and_are_sorted() -> None:

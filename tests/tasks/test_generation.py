@@ -103,6 +103,7 @@ def test_generation_run_is_evaluated_on_its_samples_not_predicted(gan_run: Path)
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"fid", "kid", "precision", "recall"} <= set(metrics["overall"])
     assert (out / "report.html").is_file() and (out / "samples" / "provenance.csv").is_file()
+    assert list((gan_run / "eval" / "feature-cache").glob("*.npy"))  # reused next time
     assert len(list((out / "samples" / "normal").glob("*.png"))) == 4
     with pytest.raises(ModelError, match="medlens generate"):
         predict_files(gan_run, [gan_run])

@@ -20,6 +20,9 @@ def evaluate_generation(
     tstr: bool = typer.Option(False, help="Also train on synthetic, test on real (AUC)."),
     tstr_epochs: int = typer.Option(10, min=1),
     seed: int = typer.Option(0),
+    cache: Path | None = typer.Option(
+        None, help="Keep the features of each image set here and reuse them next time."
+    ),
 ) -> None:
     """FID, KID, precision/recall, MS-SSIM diversity and memorisation of SYNTHETIC images.
 
@@ -42,6 +45,7 @@ def evaluate_generation(
         seed=seed,
         tstr=tstr,
         tstr_options={"epochs": tstr_epochs},
+        feature_cache=cache,
     )
     metrics = json.loads((out / "metrics.json").read_text())
     overall = metrics["overall"]

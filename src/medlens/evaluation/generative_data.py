@@ -116,14 +116,17 @@ def evaluate_generation(
     tstr: bool = False,
     tstr_options: Mapping[str, Any] | None = None,
     title: str | None = None,
+    feature_cache: str | Path | None = None,
     **options: Any,
 ) -> Path:
     """Evaluate the images under ``synthetic/<class>/`` against ``split`` of ``real``
     (memorisation against ``train_split``); write ``metrics.json`` and ``report.html`` to
     ``out_dir`` and return it. ``tstr`` adds train-on-synthetic AUC (trains two small
-    classifiers under ``out_dir/tstr``); ``options`` go to ``generation_metrics``.
+    classifiers under ``out_dir/tstr``); ``feature_cache`` keeps the features of every image
+    set there for the next evaluation; ``options`` go to ``generation_metrics``.
     """
     from medlens.evaluation.generative import generation_metrics
+    from medlens.evaluation.generative_features import CachedFeatures, feature_extractor
     from medlens.evaluation.generative_report import write_generation_report
     from medlens.evaluation.generative_tstr import tstr_auc
 
@@ -132,6 +135,8 @@ def evaluate_generation(
     shape = {"size": tuple(fake.shape[-2:]), "channels": int(fake.shape[1])}
     test, test_y = read_split(manifest, split, **shape)
     train, train_y = read_split(manifest, train_split, **shape)
+    if feature_cache is not None:
+        features = CachedFeatures(feature_extractor(features), feature_cache)
     metrics = generation_metrics(
         test,
         test_y,

@@ -12,11 +12,13 @@ any size) to features ``(N, D)`` float32. Built-ins, by name (:func:`feature_ext
   downloaded once, hash-checked, and refused with a clear message when offline.
 
 Other extractors plug in with :func:`register_feature_extractor` or by passing any callable
-with a ``name`` attribute.
+with a ``name`` attribute. :class:`CachedFeatures` keeps any extractor's features on disk, so
+the real splits are embedded once however often samples are evaluated against them.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEATURE_EXTRACTORS",
+    "CachedFeatures",
     "FeatureExtractor",
     "ModuleFeatures",
     "as_image_batch",
@@ -171,6 +174,7 @@ class _RunFeatures:
 
         self.encoder = encoder_from_run(run_dir)
         self.name = f"run:{Path(run_dir).name}"
+        self.identity = f"run:{self.encoder.weights_sha256}"  # the name may be reused
         self.batch_size = batch_size
 
     def __call__(self, images: ArrayLike) -> np.ndarray:
@@ -199,6 +203,43 @@ def _image(pixels: np.ndarray, image_type: Any) -> Any:
 def run_features(run_dir: str | Path, *, batch_size: int = 64) -> FeatureExtractor:
     """The penultimate (pre-logit) features of the classifier in ``run_dir``."""
     return _RunFeatures(run_dir, batch_size=batch_size)
+
+
+class CachedFeatures:
+    """``extractor`` with its outputs kept in ``folder`` as ``.npy`` files, keyed by the
+    extractor's identity (its ``identity`` attribute, else its name) and the input bytes.
+    ``computed`` and ``seconds`` count the images it had to embed and the time that took."""
+
+    def __init__(self, extractor: FeatureExtractor, folder: str | Path) -> None:
+        self.extractor, self.folder = extractor, Path(folder)
+        self.name = extractor.name
+        self.identity = getattr(extractor, "identity", extractor.name)
+        self.computed, self.seconds = 0, 0.0
+
+    def __call__(self, images: ArrayLike) -> np.ndarray:
+        import hashlib
+        import io
+
+        from medlens.evaluation._io import atomic_write
+
+        array = np.ascontiguousarray(as_image_batch(images))
+        digest = hashlib.sha256(f"{self.identity}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+        path = self.folder / f"{digest.hexdigest()[:32]}.npy"
+        if path.is_file():
+            features = np.load(path, allow_pickle=False)
+            if features.ndim == 2 and len(features) == len(array):
+                return features
+        start = time.perf_counter()
+        features = np.asarray(self.extractor(array), np.float32)
+        self.computed, self.seconds = (
+            self.computed + len(array),
+            self.seconds + time.perf_counter() - start,
+        )
+        buffer = io.BytesIO()
+        np.save(buffer, features, allow_pickle=False)
+        atomic_write(path, buffer.getvalue())
+        return features
 
 
 #: name -> factory(argument or None) -> extractor; ``lite0@128`` passes "128", ``run:X`` "X".

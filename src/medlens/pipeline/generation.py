@@ -4,7 +4,8 @@ The generator writes ``n`` images per class (by default as many as the real imag
 class in ``split``, at most 2,000) into ``eval/<split>/samples/`` with their provenance,
 and :func:`medlens.evaluation.generative.evaluate_generation` compares them with ``split`` of
 the run's own data (or ``data``), memorisation against its training split. ``metrics.json``
-and ``report.html`` land beside the samples.
+and ``report.html`` land beside the samples; the features of the real images are kept in
+``eval/feature-cache/`` for the next evaluation.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def evaluate_generation_run(
     card = read_card(run_dir)
     manifest = real_splits(real, seed=seed)
     samples = out / "samples"
+    options.setdefault("feature_cache", run_dir / "eval" / "feature-cache")
     for name in card.classes:
         count = n_per_class or min(MAX_PER_CLASS, _count(manifest, split, name))
         if count:
