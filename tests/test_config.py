@@ -59,3 +59,12 @@ def test_example_configs_are_valid() -> None:
     configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
     for path in configs:
         assert isinstance(load_config(path), TrainConfig), path
+
+
+def test_the_removed_cache_switch() -> None:
+    """Runs written before it was removed say ``cache: true`` and still load; turning the
+    split cache off was never possible, so ``cache: false`` is refused, not ignored."""
+    config = parse_config({"data": {"source": "a", "cache": True}})
+    assert "cache" not in config.data.model_dump()
+    with pytest.raises(ConfigError, match="data.cache is gone"):
+        parse_config({"data": {"source": "a", "cache": False}})

@@ -73,7 +73,6 @@ class DataConfig(_Strict):
     group_by_patient: bool = True
     train_split: str = "train"
     val_split: str = "val"
-    cache: bool = True
     classes: list[str] | None = None  # the class order (ordinal: lowest grade first)
     #: The most memory (bytes) the preprocessed float16 tensors of one split may take; past
     #: it, studies live in an LRU cache and are re-read on demand (one study over it: refused).
@@ -84,6 +83,17 @@ class DataConfig(_Strict):
     #: the training split only: ``synthetic_fraction`` synthetic images per real one, per class
     augment_with: Path | None = None
     synthetic_fraction: float = Field(0.0, ge=0.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_cache_switch(cls, values: Any) -> Any:
+        """Runs before this version wrote ``cache: true``, a switch that did nothing."""
+        if isinstance(values, dict) and "cache" in values:
+            values = dict(values)
+            if values.pop("cache") is not True:
+                raise ValueError("data.cache is gone: splits are always cached, within "
+                                 "data.cache_bytes (an LRU cache past it)")  # fmt: skip
+        return values
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
