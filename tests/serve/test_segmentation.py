@@ -58,7 +58,8 @@ def seg_client(make_client: Callable[..., object], seg_run_2d: Path):
 
 @pytest.fixture
 def seg3d_client(make_client: Callable[..., object], seg_run_3d: Path):
-    return make_client(run_dir=seg_run_3d)
+    # a 512x512x20 CT by sliding window takes seconds; on a loaded CI machine it took over 30
+    return make_client(run_dir=seg_run_3d, inference_timeout_s=300)
 
 
 # --- without a model --------------------------------------------------------------------
