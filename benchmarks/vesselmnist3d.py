@@ -16,6 +16,7 @@ import resource
 import statistics
 from pathlib import Path
 
+import yaml
 from _runs import describe, train_and_test
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="override the configs'")
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-vessel3d"))
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE",
+        help="more config overrides, values as YAML (e.g. ema_decay=0.995)",
+    )  # fmt: skip
     args = parser.parse_args()
+    extra = {key: yaml.safe_load(value) for key, value in (s.split("=", 1) for s in args.set)}
     data = DATA / ("vesselmnist3d.npz" if args.size == 28 else "vesselmnist3d_64.npz")
     results: dict[str, list[dict]] = {m: [] for m in args.models}
     for seed in args.seeds:  # seed-major: every model has a row early
@@ -52,6 +58,7 @@ def main() -> None:
             }  # fmt: skip
             if args.epochs:
                 overrides["epochs"] = args.epochs
+            overrides |= extra
             row = train_and_test(ROOT / "configs" / f"vesselmnist3d_{model}.yaml", **overrides)
             row["peak_rss_mib"] = peak_rss_mib()
             results[model].append(row)
