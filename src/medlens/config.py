@@ -214,6 +214,9 @@ class GenerationConfig(_Strict):
     timesteps: int = Field(1000, ge=2)  # ldm: DDPM training steps
     sampler: Literal["ddim", "ddpm"] = "ddim"  # ldm
     sampler_steps: int = Field(50, ge=1)  # ldm: DDIM steps (ddpm: all timesteps)
+    # ldm: each step's predicted clean latent is clipped to +-this many latent SDs (latents
+    # are scaled to unit variance); without it DDIM from an imperfect U-Net can diverge
+    sampler_clip: float | None = Field(4.0, gt=0.0)
 
 
 class TrackingConfig(_Strict):

@@ -58,6 +58,7 @@ def test_method_trains_resumes_bit_for_bit_and_samples(
     assert card.generation.sampler["name"] == ("ddim" if method == "ldm" else "noise")
     if method == "ldm":
         assert float(a["scale_factor"]) > 0  # fitted when the diffusion stage began
+        assert card.generation.sampler["clip"] == 4.0
     paths = generate(whole, 2, "normal", tmp_path / "out", seed=3)
     assert len(paths) == 2 and all(is_synthetic(p) for p in paths)
 

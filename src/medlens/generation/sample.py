@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from medlens.card import ModelCard, read_card
+from medlens.config import GenerationConfig
 from medlens.data.synthetic import PNG_KEY, PROVENANCE_CSV
 from medlens.errors import ConfigError, ModelError
 
@@ -31,7 +32,7 @@ __all__ = ["PROVENANCE_COLUMNS", "generate", "load_generator", "sample"]
 
 PROVENANCE_COLUMNS = (
     "path", "class", "index", "seed", "synthetic", "method", "sampler", "sampler_steps",
-    "run", "weights_sha256", "card_sha256",
+    "sampler_clip", "run", "weights_sha256", "card_sha256",
 )  # fmt: skip
 
 
@@ -92,11 +93,14 @@ def _denoise(
     from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
     timesteps = int(sampler["timesteps"])
+    clip = sampler_clip(sampler)
+    bounds = {"clip_sample": clip is not None, "clip_sample_min": -(clip or 1.0),
+              "clip_sample_max": clip or 1.0}  # fmt: skip
     if sampler["name"] == "ddim":
-        scheduler: Any = DDIMScheduler(num_train_timesteps=timesteps, clip_sample=False)
+        scheduler: Any = DDIMScheduler(num_train_timesteps=timesteps, **bounds)
         scheduler.set_timesteps(steps or int(sampler["steps"]))
     else:
-        scheduler = DDPMScheduler(num_train_timesteps=timesteps, clip_sample=False)
+        scheduler = DDPMScheduler(num_train_timesteps=timesteps, **bounds)
         scheduler.set_timesteps(timesteps)
     generator = torch.Generator().manual_seed(seed * 1_000_003 + int(labels[0]))  # DDPM only
     for t in scheduler.timesteps:
@@ -106,6 +110,12 @@ def _denoise(
         else:
             latents, _ = scheduler.step(predicted, int(t), latents, generator=generator)
     return latents
+
+
+def sampler_clip(sampler: dict[str, Any]) -> float | None:
+    """The bound on predicted clean latents (in latent SDs); runs from before the setting
+    get the default, since their unclipped DDIM samples could diverge."""
+    return sampler.get("clip", GenerationConfig.model_fields["sampler_clip"].default)
 
 
 def generate(
@@ -153,6 +163,7 @@ def _request(
     return {
         "class": class_name, "seed": seed, "synthetic": "true", "method": section.method,
         "sampler": section.sampler["name"], "sampler_steps": sampler_steps,
+        "sampler_clip": sampler_clip(section.sampler) if section.method == "ldm" else "",
         "run": str(run_dir.resolve()), "weights_sha256": card.sha256,
         "card_sha256": hashlib.sha256((run_dir / "model.json").read_bytes()).hexdigest(),
     }  # fmt: skip

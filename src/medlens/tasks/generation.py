@@ -158,7 +158,10 @@ def sampler_settings(options: GenerationConfig) -> dict[str, Any]:
     if options.method != "ldm":
         return {"name": "noise", "latent_dim": options.latent_dim}
     steps = options.sampler_steps if options.sampler == "ddim" else options.timesteps
-    return {"name": options.sampler, "steps": steps, "timesteps": options.timesteps, "eta": 0.0}
+    return {
+        "name": options.sampler, "steps": steps, "timesteps": options.timesteps, "eta": 0.0,
+        "clip": options.sampler_clip,
+    }  # fmt: skip
 
 
 def _step_optimizer(trainer: Trainer, loss: torch.Tensor, frozen: nn.Module | None) -> None:
