@@ -12,6 +12,11 @@ simple_cnn on ``train_fraction`` of the real training labels, real-only and with
 images mixed into training (``data.augment_with``), and prints the test AUC of each; the
 synthetic images are generated once per seed into the classifier's run directory.
 Every point is skipped when its run already exists (rerun to continue).
+
+``grid`` tiles the first 32 images per class of a ``samples`` folder (or of the real training
+split, ``--samples real``) into the PNGs of docs/benchmarks/img. ``sampler-check`` draws the
+same noise of an LDM run through DDIM with and without the clip on the predicted clean latent
+and through DDPM (all timesteps), and prints the SD of the final latents (training latents: 1).
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from medlens.config import parse_config
 from medlens.generation import generate, load_generator, sample
+from medlens.generation.sample import _denoise, item_noise
 from medlens.pipeline import evaluate_run
 from medlens.tasks import train_run
 
@@ -165,6 +172,61 @@ def write_samples(args: argparse.Namespace) -> None:
     (args.out / "READY").touch()
 
 
+def write_grid(args: argparse.Namespace) -> None:
+    """The first 32 images per class, 16 a row, 2x: rows 1-2 class 0, rows 3-4 class 1."""
+    from PIL import Image
+
+    if str(args.samples) == "real":
+        with np.load(NPZ) as data:
+            images, labels = data["train_images"], data["train_labels"].ravel()
+        tiles = [image for c in (0, 1) for image in images[labels == c][:32]]
+    else:
+        tiles = [
+            np.asarray(Image.open(path).convert("L"))
+            for name in ("normal", "pneumonia")
+            for path in sorted((args.samples / name).glob("*.png"))[:32]
+        ]
+    _save_tiles(tiles, args.out)
+
+
+def _save_tiles(tiles: list[np.ndarray], out: Path, per_row: int = 16) -> None:
+    from PIL import Image
+
+    grid = np.concatenate(
+        [np.concatenate(tiles[i : i + per_row], axis=1) for i in range(0, len(tiles), per_row)]
+    )
+    picture = Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST)
+    picture.save(out)
+
+
+@torch.no_grad()
+def sampler_check(args: argparse.Namespace) -> None:
+    """Final-latent SD and a grid (a row per sampler and class) for the same starting noise."""
+    torch.set_num_threads(1)
+    model, card = load_generator(args.generator)
+    base = card.generation.sampler
+    samplers = {
+        f"DDIM {args.steps}, no clip": {**base, "name": "ddim", "clip": None},
+        f"DDIM {args.steps}, clip 4": {**base, "name": "ddim", "clip": 4.0},
+        f"DDPM {base['timesteps']}, no clip": {**base, "name": "ddpm", "clip": None},
+    }
+    side = model.latent_size
+    tiles = []
+    for name, sampler in samplers.items():
+        for label, class_name in enumerate(card.classes):
+            noise = torch.stack([
+                item_noise((model.latent_channels, side, side), 0, label, i) for i in range(args.n)
+            ])  # fmt: skip
+            cpu = time.process_time()
+            labels = torch.full((args.n,), label)
+            latents = _denoise(model, noise, labels, sampler, args.steps, 0)
+            images = ((model.decode(latents).float() + 1) / 2).clamp(0, 1)
+            print(f"{name:>20} {class_name:>10}: final latent SD {float(latents.std()):.2f} "
+                  f"({time.process_time() - cpu:.1f} CPU-s)")  # fmt: skip
+            tiles += [(image[0].numpy() * 255).round().astype(np.uint8) for image in images]
+    _save_tiles(tiles, args.out, per_row=args.n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,9 +252,20 @@ def main() -> None:
     samples.add_argument("--steps", type=int, default=None)
     samples.add_argument("--seed", type=int, default=0)
     samples.add_argument("--out", type=Path, required=True)
+    grid = sub.add_parser("grid")
+    grid.add_argument("--samples", type=Path, required=True, help="a samples folder, or 'real'")
+    grid.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    check = sub.add_parser("sampler-check")
+    check.add_argument("--generator", type=Path, required=True, help="an ldm run")
+    check.add_argument("--n", type=int, default=16, help="images per class and sampler")
+    check.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    check.add_argument("--out", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    {"train": train_generator, "augment": augment, "samples": write_samples}[args.command](args)
+    folder = args.out.parent if args.command in ("grid", "sampler-check") else args.out
+    folder.mkdir(parents=True, exist_ok=True)
+    commands = {"train": train_generator, "augment": augment, "samples": write_samples,
+                "grid": write_grid, "sampler-check": sampler_check}  # fmt: skip
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
